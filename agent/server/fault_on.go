@@ -17,7 +17,12 @@ import (
 	"google.golang.org/grpc/metadata"
 )
 
-func fault(ctx context.Context) {
+func fault(ctx context.Context, method string) {
+	// Only the agent's own RPCs: reflection and health stay untouched so
+	// tools like grpcurl can still describe the service.
+	if !strings.HasPrefix(method, "/labfleet.") {
+		return
+	}
 	md, _ := metadata.FromIncomingContext(ctx)
 	for _, v := range md.Get("x-labfleet-fault") {
 		if v == "panic" {
@@ -32,15 +37,15 @@ func fault(ctx context.Context) {
 }
 
 func faultUnary() []grpc.UnaryServerInterceptor {
-	return []grpc.UnaryServerInterceptor{func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-		fault(ctx)
+	return []grpc.UnaryServerInterceptor{func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		fault(ctx, info.FullMethod)
 		return h(ctx, req)
 	}}
 }
 
 func faultStream() []grpc.StreamServerInterceptor {
-	return []grpc.StreamServerInterceptor{func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-		fault(ss.Context())
+	return []grpc.StreamServerInterceptor{func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+		fault(ss.Context(), info.FullMethod)
 		return h(srv, ss)
 	}}
 }

@@ -39,8 +39,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/labfleet/labfleet/agent/identity"
-	agentv1 "github.com/labfleet/labfleet/proto/labfleet/agent/v1"
 	"github.com/labfleet/labfleet/internal/tlsfiles"
+	agentv1 "github.com/labfleet/labfleet/proto/labfleet/agent/v1"
 )
 
 // Server is a configured, not yet serving, agent gRPC server.

@@ -13,8 +13,8 @@ import (
 
 	"github.com/labfleet/labfleet/agent/identity"
 	"github.com/labfleet/labfleet/agent/nodestats"
-	agentv1 "github.com/labfleet/labfleet/proto/labfleet/agent/v1"
 	"github.com/labfleet/labfleet/internal/version"
+	agentv1 "github.com/labfleet/labfleet/proto/labfleet/agent/v1"
 )
 
 // EngineInfo reports the container engine's version. The docker package's

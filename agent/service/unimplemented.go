@@ -7,8 +7,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	agentv1 "github.com/labfleet/labfleet/proto/labfleet/agent/v1"
 	"github.com/labfleet/labfleet/internal/version"
+	agentv1 "github.com/labfleet/labfleet/proto/labfleet/agent/v1"
 )
 
 // The RPCs below belong to capabilities this agent build does not have yet.

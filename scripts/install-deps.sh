@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Installs the real programs labfleet's tests and lab run: Debian's MariaDB,
+# HAProxy, Nagios Core, ansible-core and monitoring-plugins, and the pinned
+# Go tools (buf, grpcurl, protoc plugins). Safe to re-run: it installs only
+# what is missing. Needs root (or sudo) for apt-get on a fresh machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+declare -A pkg_for=(
+  [ansible-inventory]=ansible-core
+  [ansible-playbook]=ansible-core
+  [haproxy]=haproxy
+  [mariadbd]=mariadb-server
+  [mariadb]=mariadb-client
+  [mariadb-install-db]=mariadb-server
+  [nagios4]=nagios4-core
+  [/usr/lib/nagios/plugins/check_http]=monitoring-plugins-basic
+  [/usr/lib/nagios/plugins/check_mysql]=monitoring-plugins-standard
+)
+missing=()
+for cmd in "${!pkg_for[@]}"; do
+  if [[ $cmd == /* ]]; then [[ -x $cmd ]] && continue
+  elif PATH=$PATH:/usr/sbin:/sbin command -v "$cmd" >/dev/null 2>&1; then continue; fi
+  missing+=("${pkg_for[$cmd]}")
+done
+if ((${#missing[@]})); then
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+  sudo=""
+  [[ $(id -u) -ne 0 ]] && sudo="sudo"
+  echo "install-deps: installing ${missing[*]}"
+  $sudo apt-get update -qq
+  # Services stay stopped: tests and the lab start their own instances.
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+gobin=$(go env GOPATH)/bin
+tools=(buf grpcurl protoc-gen-go protoc-gen-go-grpc)
+for t in "${tools[@]}"; do
+  if [[ ! -x $gobin/$t ]]; then
+    echo "install-deps: installing pinned Go tools"
+    make --no-print-directory tools
+    break
+  fi
+done
+
+if ! docker info >/dev/null 2>&1; then
+  echo "install-deps: the Docker Engine is not answering (docker info failed)." >&2
+  echo "  Start it (systemctl start docker, or dockerd &) and run again." >&2
+  exit 1
+fi
