@@ -31,6 +31,64 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// PullPolicy says when Deploy pulls the image (Kubernetes' rules, which
+// operators already know).
+type PullPolicy int32
+
+const (
+	// ALWAYS for a :latest or untagged reference, IF_NOT_PRESENT otherwise.
+	PullPolicy_PULL_POLICY_UNSPECIFIED PullPolicy = 0
+	// Pull every time; layers already present are not downloaded again.
+	PullPolicy_PULL_POLICY_ALWAYS PullPolicy = 1
+	// Pull only when the engine does not have the reference.
+	PullPolicy_PULL_POLICY_IF_NOT_PRESENT PullPolicy = 2
+	// Never pull; the image must already be on the node.
+	PullPolicy_PULL_POLICY_NEVER PullPolicy = 3
+)
+
+// Enum value maps for PullPolicy.
+var (
+	PullPolicy_name = map[int32]string{
+		0: "PULL_POLICY_UNSPECIFIED",
+		1: "PULL_POLICY_ALWAYS",
+		2: "PULL_POLICY_IF_NOT_PRESENT",
+		3: "PULL_POLICY_NEVER",
+	}
+	PullPolicy_value = map[string]int32{
+		"PULL_POLICY_UNSPECIFIED":    0,
+		"PULL_POLICY_ALWAYS":         1,
+		"PULL_POLICY_IF_NOT_PRESENT": 2,
+		"PULL_POLICY_NEVER":          3,
+	}
+)
+
+func (x PullPolicy) Enum() *PullPolicy {
+	p := new(PullPolicy)
+	*p = x
+	return p
+}
+
+func (x PullPolicy) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PullPolicy) Descriptor() protoreflect.EnumDescriptor {
+	return file_labfleet_agent_v1_agent_proto_enumTypes[0].Descriptor()
+}
+
+func (PullPolicy) Type() protoreflect.EnumType {
+	return &file_labfleet_agent_v1_agent_proto_enumTypes[0]
+}
+
+func (x PullPolicy) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PullPolicy.Descriptor instead.
+func (PullPolicy) EnumDescriptor() ([]byte, []int) {
+	return file_labfleet_agent_v1_agent_proto_rawDescGZIP(), []int{0}
+}
+
 // DeployStrategy says whether the old container stops before the new starts.
 type DeployStrategy int32
 
@@ -67,11 +125,11 @@ func (x DeployStrategy) String() string {
 }
 
 func (DeployStrategy) Descriptor() protoreflect.EnumDescriptor {
-	return file_labfleet_agent_v1_agent_proto_enumTypes[0].Descriptor()
+	return file_labfleet_agent_v1_agent_proto_enumTypes[1].Descriptor()
 }
 
 func (DeployStrategy) Type() protoreflect.EnumType {
-	return &file_labfleet_agent_v1_agent_proto_enumTypes[0]
+	return &file_labfleet_agent_v1_agent_proto_enumTypes[1]
 }
 
 func (x DeployStrategy) Number() protoreflect.EnumNumber {
@@ -80,7 +138,7 @@ func (x DeployStrategy) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use DeployStrategy.Descriptor instead.
 func (DeployStrategy) EnumDescriptor() ([]byte, []int) {
-	return file_labfleet_agent_v1_agent_proto_rawDescGZIP(), []int{0}
+	return file_labfleet_agent_v1_agent_proto_rawDescGZIP(), []int{1}
 }
 
 // MountType distinguishes bind mounts from named volumes.
@@ -117,11 +175,11 @@ func (x MountType) String() string {
 }
 
 func (MountType) Descriptor() protoreflect.EnumDescriptor {
-	return file_labfleet_agent_v1_agent_proto_enumTypes[1].Descriptor()
+	return file_labfleet_agent_v1_agent_proto_enumTypes[2].Descriptor()
 }
 
 func (MountType) Type() protoreflect.EnumType {
-	return &file_labfleet_agent_v1_agent_proto_enumTypes[1]
+	return &file_labfleet_agent_v1_agent_proto_enumTypes[2]
 }
 
 func (x MountType) Number() protoreflect.EnumNumber {
@@ -130,7 +188,7 @@ func (x MountType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use MountType.Descriptor instead.
 func (MountType) EnumDescriptor() ([]byte, []int) {
-	return file_labfleet_agent_v1_agent_proto_rawDescGZIP(), []int{1}
+	return file_labfleet_agent_v1_agent_proto_rawDescGZIP(), []int{2}
 }
 
 // HealthCheckType selects how health is judged.
@@ -171,11 +229,11 @@ func (x HealthCheckType) String() string {
 }
 
 func (HealthCheckType) Descriptor() protoreflect.EnumDescriptor {
-	return file_labfleet_agent_v1_agent_proto_enumTypes[2].Descriptor()
+	return file_labfleet_agent_v1_agent_proto_enumTypes[3].Descriptor()
 }
 
 func (HealthCheckType) Type() protoreflect.EnumType {
-	return &file_labfleet_agent_v1_agent_proto_enumTypes[2]
+	return &file_labfleet_agent_v1_agent_proto_enumTypes[3]
 }
 
 func (x HealthCheckType) Number() protoreflect.EnumNumber {
@@ -184,7 +242,7 @@ func (x HealthCheckType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use HealthCheckType.Descriptor instead.
 func (HealthCheckType) EnumDescriptor() ([]byte, []int) {
-	return file_labfleet_agent_v1_agent_proto_rawDescGZIP(), []int{2}
+	return file_labfleet_agent_v1_agent_proto_rawDescGZIP(), []int{3}
 }
 
 // DeployPhase names the step a deploy is in.
@@ -242,11 +300,11 @@ func (x DeployPhase) String() string {
 }
 
 func (DeployPhase) Descriptor() protoreflect.EnumDescriptor {
-	return file_labfleet_agent_v1_agent_proto_enumTypes[3].Descriptor()
+	return file_labfleet_agent_v1_agent_proto_enumTypes[4].Descriptor()
 }
 
 func (DeployPhase) Type() protoreflect.EnumType {
-	return &file_labfleet_agent_v1_agent_proto_enumTypes[3]
+	return &file_labfleet_agent_v1_agent_proto_enumTypes[4]
 }
 
 func (x DeployPhase) Number() protoreflect.EnumNumber {
@@ -255,7 +313,7 @@ func (x DeployPhase) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use DeployPhase.Descriptor instead.
 func (DeployPhase) EnumDescriptor() ([]byte, []int) {
-	return file_labfleet_agent_v1_agent_proto_rawDescGZIP(), []int{3}
+	return file_labfleet_agent_v1_agent_proto_rawDescGZIP(), []int{4}
 }
 
 // DeployOutcome is how a deploy or rollback ended.
@@ -300,11 +358,11 @@ func (x DeployOutcome) String() string {
 }
 
 func (DeployOutcome) Descriptor() protoreflect.EnumDescriptor {
-	return file_labfleet_agent_v1_agent_proto_enumTypes[4].Descriptor()
+	return file_labfleet_agent_v1_agent_proto_enumTypes[5].Descriptor()
 }
 
 func (DeployOutcome) Type() protoreflect.EnumType {
-	return &file_labfleet_agent_v1_agent_proto_enumTypes[4]
+	return &file_labfleet_agent_v1_agent_proto_enumTypes[5]
 }
 
 func (x DeployOutcome) Number() protoreflect.EnumNumber {
@@ -313,7 +371,7 @@ func (x DeployOutcome) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use DeployOutcome.Descriptor instead.
 func (DeployOutcome) EnumDescriptor() ([]byte, []int) {
-	return file_labfleet_agent_v1_agent_proto_rawDescGZIP(), []int{4}
+	return file_labfleet_agent_v1_agent_proto_rawDescGZIP(), []int{5}
 }
 
 // DeployKind says whether a history entry was a deploy or a rollback.
@@ -350,11 +408,11 @@ func (x DeployKind) String() string {
 }
 
 func (DeployKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_labfleet_agent_v1_agent_proto_enumTypes[5].Descriptor()
+	return file_labfleet_agent_v1_agent_proto_enumTypes[6].Descriptor()
 }
 
 func (DeployKind) Type() protoreflect.EnumType {
-	return &file_labfleet_agent_v1_agent_proto_enumTypes[5]
+	return &file_labfleet_agent_v1_agent_proto_enumTypes[6]
 }
 
 func (x DeployKind) Number() protoreflect.EnumNumber {
@@ -363,7 +421,7 @@ func (x DeployKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use DeployKind.Descriptor instead.
 func (DeployKind) EnumDescriptor() ([]byte, []int) {
-	return file_labfleet_agent_v1_agent_proto_rawDescGZIP(), []int{5}
+	return file_labfleet_agent_v1_agent_proto_rawDescGZIP(), []int{6}
 }
 
 // AppHealth is the health of an app's running container.
@@ -411,11 +469,11 @@ func (x AppHealth) String() string {
 }
 
 func (AppHealth) Descriptor() protoreflect.EnumDescriptor {
-	return file_labfleet_agent_v1_agent_proto_enumTypes[6].Descriptor()
+	return file_labfleet_agent_v1_agent_proto_enumTypes[7].Descriptor()
 }
 
 func (AppHealth) Type() protoreflect.EnumType {
-	return &file_labfleet_agent_v1_agent_proto_enumTypes[6]
+	return &file_labfleet_agent_v1_agent_proto_enumTypes[7]
 }
 
 func (x AppHealth) Number() protoreflect.EnumNumber {
@@ -424,7 +482,7 @@ func (x AppHealth) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AppHealth.Descriptor instead.
 func (AppHealth) EnumDescriptor() ([]byte, []int) {
-	return file_labfleet_agent_v1_agent_proto_rawDescGZIP(), []int{6}
+	return file_labfleet_agent_v1_agent_proto_rawDescGZIP(), []int{7}
 }
 
 // GetInfoRequest takes no arguments.
@@ -1065,6 +1123,7 @@ type DeployRequest struct {
 	// Version label; defaults to the image tag (or the digest).
 	Version       string         `protobuf:"bytes,7,opt,name=version,proto3" json:"version,omitempty"`
 	Strategy      DeployStrategy `protobuf:"varint,8,opt,name=strategy,proto3,enum=labfleet.agent.v1.DeployStrategy" json:"strategy,omitempty"`
+	PullPolicy    PullPolicy     `protobuf:"varint,9,opt,name=pull_policy,json=pullPolicy,proto3,enum=labfleet.agent.v1.PullPolicy" json:"pull_policy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1153,6 +1212,13 @@ func (x *DeployRequest) GetStrategy() DeployStrategy {
 		return x.Strategy
 	}
 	return DeployStrategy_DEPLOY_STRATEGY_UNSPECIFIED
+}
+
+func (x *DeployRequest) GetPullPolicy() PullPolicy {
+	if x != nil {
+		return x.PullPolicy
+	}
+	return PullPolicy_PULL_POLICY_UNSPECIFIED
 }
 
 // ContainerSpec covers what `docker run` users pass.
@@ -3361,7 +3427,7 @@ const file_labfleet_agent_v1_agent_proto_rawDesc = "" +
 	"\x0favailable_bytes\x18\x06 \x01(\x04R\x0eavailableBytes\x12!\n" +
 	"\finodes_total\x18\a \x01(\x04R\vinodesTotal\x12\x1f\n" +
 	"\vinodes_used\x18\b \x01(\x04R\n" +
-	"inodesUsed\"\xe1\x02\n" +
+	"inodesUsed\"\xa1\x03\n" +
 	"\rDeployRequest\x12\x10\n" +
 	"\x03app\x18\x01 \x01(\tR\x03app\x12\x14\n" +
 	"\x05image\x18\x02 \x01(\tR\x05image\x12\x1b\n" +
@@ -3370,7 +3436,9 @@ const file_labfleet_agent_v1_agent_proto_rawDesc = "" +
 	"\x06health\x18\x05 \x01(\v2\x1e.labfleet.agent.v1.HealthCheckR\x06health\x12D\n" +
 	"\rregistry_auth\x18\x06 \x01(\v2\x1f.labfleet.agent.v1.RegistryAuthR\fregistryAuth\x12\x18\n" +
 	"\aversion\x18\a \x01(\tR\aversion\x12=\n" +
-	"\bstrategy\x18\b \x01(\x0e2!.labfleet.agent.v1.DeployStrategyR\bstrategy\"\xa2\x06\n" +
+	"\bstrategy\x18\b \x01(\x0e2!.labfleet.agent.v1.DeployStrategyR\bstrategy\x12>\n" +
+	"\vpull_policy\x18\t \x01(\x0e2\x1d.labfleet.agent.v1.PullPolicyR\n" +
+	"pullPolicy\"\xa2\x06\n" +
 	"\rContainerSpec\x124\n" +
 	"\x05ports\x18\x01 \x03(\v2\x1e.labfleet.agent.v1.PortMappingR\x05ports\x12;\n" +
 	"\x03env\x18\x02 \x03(\v2).labfleet.agent.v1.ContainerSpec.EnvEntryR\x03env\x12N\n" +
@@ -3558,7 +3626,13 @@ const file_labfleet_agent_v1_agent_proto_rawDesc = "" +
 	"using_gtid\x18\f \x01(\tR\tusingGtid\x12\x1e\n" +
 	"\vgtid_io_pos\x18\r \x01(\tR\tgtidIoPos\x12$\n" +
 	"\x0egtid_slave_pos\x18\x0e \x01(\tR\fgtidSlavePosB\x18\n" +
-	"\x16_seconds_behind_master*r\n" +
+	"\x16_seconds_behind_master*x\n" +
+	"\n" +
+	"PullPolicy\x12\x1b\n" +
+	"\x17PULL_POLICY_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12PULL_POLICY_ALWAYS\x10\x01\x12\x1e\n" +
+	"\x1aPULL_POLICY_IF_NOT_PRESENT\x10\x02\x12\x15\n" +
+	"\x11PULL_POLICY_NEVER\x10\x03*r\n" +
 	"\x0eDeployStrategy\x12\x1f\n" +
 	"\x1bDEPLOY_STRATEGY_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aDEPLOY_STRATEGY_STOP_FIRST\x10\x01\x12\x1f\n" +
@@ -3625,129 +3699,131 @@ func file_labfleet_agent_v1_agent_proto_rawDescGZIP() []byte {
 	return file_labfleet_agent_v1_agent_proto_rawDescData
 }
 
-var file_labfleet_agent_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
+var file_labfleet_agent_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
 var file_labfleet_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_labfleet_agent_v1_agent_proto_goTypes = []any{
-	(DeployStrategy)(0),                  // 0: labfleet.agent.v1.DeployStrategy
-	(MountType)(0),                       // 1: labfleet.agent.v1.MountType
-	(HealthCheckType)(0),                 // 2: labfleet.agent.v1.HealthCheckType
-	(DeployPhase)(0),                     // 3: labfleet.agent.v1.DeployPhase
-	(DeployOutcome)(0),                   // 4: labfleet.agent.v1.DeployOutcome
-	(DeployKind)(0),                      // 5: labfleet.agent.v1.DeployKind
-	(AppHealth)(0),                       // 6: labfleet.agent.v1.AppHealth
-	(*GetInfoRequest)(nil),               // 7: labfleet.agent.v1.GetInfoRequest
-	(*GetInfoResponse)(nil),              // 8: labfleet.agent.v1.GetInfoResponse
-	(*DockerInfo)(nil),                   // 9: labfleet.agent.v1.DockerInfo
-	(*MariaDBInfo)(nil),                  // 10: labfleet.agent.v1.MariaDBInfo
-	(*GetNodeStatsRequest)(nil),          // 11: labfleet.agent.v1.GetNodeStatsRequest
-	(*GetNodeStatsResponse)(nil),         // 12: labfleet.agent.v1.GetNodeStatsResponse
-	(*MemoryStats)(nil),                  // 13: labfleet.agent.v1.MemoryStats
-	(*DiskUsage)(nil),                    // 14: labfleet.agent.v1.DiskUsage
-	(*DeployRequest)(nil),                // 15: labfleet.agent.v1.DeployRequest
-	(*ContainerSpec)(nil),                // 16: labfleet.agent.v1.ContainerSpec
-	(*PortMapping)(nil),                  // 17: labfleet.agent.v1.PortMapping
-	(*Mount)(nil),                        // 18: labfleet.agent.v1.Mount
-	(*HealthCheck)(nil),                  // 19: labfleet.agent.v1.HealthCheck
-	(*RegistryAuth)(nil),                 // 20: labfleet.agent.v1.RegistryAuth
-	(*DeployResponse)(nil),               // 21: labfleet.agent.v1.DeployResponse
-	(*RollbackRequest)(nil),              // 22: labfleet.agent.v1.RollbackRequest
-	(*RollbackResponse)(nil),             // 23: labfleet.agent.v1.RollbackResponse
-	(*DeployEvent)(nil),                  // 24: labfleet.agent.v1.DeployEvent
-	(*DeployResult)(nil),                 // 25: labfleet.agent.v1.DeployResult
-	(*GetAppRequest)(nil),                // 26: labfleet.agent.v1.GetAppRequest
-	(*GetAppResponse)(nil),               // 27: labfleet.agent.v1.GetAppResponse
-	(*ListAppsRequest)(nil),              // 28: labfleet.agent.v1.ListAppsRequest
-	(*ListAppsResponse)(nil),             // 29: labfleet.agent.v1.ListAppsResponse
-	(*App)(nil),                          // 30: labfleet.agent.v1.App
-	(*GetHistoryRequest)(nil),            // 31: labfleet.agent.v1.GetHistoryRequest
-	(*GetHistoryResponse)(nil),           // 32: labfleet.agent.v1.GetHistoryResponse
-	(*ConfigureReplicationRequest)(nil),  // 33: labfleet.agent.v1.ConfigureReplicationRequest
-	(*ServerSettings)(nil),               // 34: labfleet.agent.v1.ServerSettings
-	(*ReplicationUser)(nil),              // 35: labfleet.agent.v1.ReplicationUser
-	(*ReplicationSource)(nil),            // 36: labfleet.agent.v1.ReplicationSource
-	(*ConfigureReplicationResponse)(nil), // 37: labfleet.agent.v1.ConfigureReplicationResponse
-	(*ReplicationChange)(nil),            // 38: labfleet.agent.v1.ReplicationChange
-	(*GetReplicationStatusRequest)(nil),  // 39: labfleet.agent.v1.GetReplicationStatusRequest
-	(*GetReplicationStatusResponse)(nil), // 40: labfleet.agent.v1.GetReplicationStatusResponse
-	(*ServerFacts)(nil),                  // 41: labfleet.agent.v1.ServerFacts
-	(*ReplicationConnection)(nil),        // 42: labfleet.agent.v1.ReplicationConnection
-	nil,                                  // 43: labfleet.agent.v1.ContainerSpec.EnvEntry
-	nil,                                  // 44: labfleet.agent.v1.ContainerSpec.SecretEnvEntry
-	nil,                                  // 45: labfleet.agent.v1.ContainerSpec.LabelsEntry
-	(*timestamppb.Timestamp)(nil),        // 46: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),          // 47: google.protobuf.Duration
+	(PullPolicy)(0),                      // 0: labfleet.agent.v1.PullPolicy
+	(DeployStrategy)(0),                  // 1: labfleet.agent.v1.DeployStrategy
+	(MountType)(0),                       // 2: labfleet.agent.v1.MountType
+	(HealthCheckType)(0),                 // 3: labfleet.agent.v1.HealthCheckType
+	(DeployPhase)(0),                     // 4: labfleet.agent.v1.DeployPhase
+	(DeployOutcome)(0),                   // 5: labfleet.agent.v1.DeployOutcome
+	(DeployKind)(0),                      // 6: labfleet.agent.v1.DeployKind
+	(AppHealth)(0),                       // 7: labfleet.agent.v1.AppHealth
+	(*GetInfoRequest)(nil),               // 8: labfleet.agent.v1.GetInfoRequest
+	(*GetInfoResponse)(nil),              // 9: labfleet.agent.v1.GetInfoResponse
+	(*DockerInfo)(nil),                   // 10: labfleet.agent.v1.DockerInfo
+	(*MariaDBInfo)(nil),                  // 11: labfleet.agent.v1.MariaDBInfo
+	(*GetNodeStatsRequest)(nil),          // 12: labfleet.agent.v1.GetNodeStatsRequest
+	(*GetNodeStatsResponse)(nil),         // 13: labfleet.agent.v1.GetNodeStatsResponse
+	(*MemoryStats)(nil),                  // 14: labfleet.agent.v1.MemoryStats
+	(*DiskUsage)(nil),                    // 15: labfleet.agent.v1.DiskUsage
+	(*DeployRequest)(nil),                // 16: labfleet.agent.v1.DeployRequest
+	(*ContainerSpec)(nil),                // 17: labfleet.agent.v1.ContainerSpec
+	(*PortMapping)(nil),                  // 18: labfleet.agent.v1.PortMapping
+	(*Mount)(nil),                        // 19: labfleet.agent.v1.Mount
+	(*HealthCheck)(nil),                  // 20: labfleet.agent.v1.HealthCheck
+	(*RegistryAuth)(nil),                 // 21: labfleet.agent.v1.RegistryAuth
+	(*DeployResponse)(nil),               // 22: labfleet.agent.v1.DeployResponse
+	(*RollbackRequest)(nil),              // 23: labfleet.agent.v1.RollbackRequest
+	(*RollbackResponse)(nil),             // 24: labfleet.agent.v1.RollbackResponse
+	(*DeployEvent)(nil),                  // 25: labfleet.agent.v1.DeployEvent
+	(*DeployResult)(nil),                 // 26: labfleet.agent.v1.DeployResult
+	(*GetAppRequest)(nil),                // 27: labfleet.agent.v1.GetAppRequest
+	(*GetAppResponse)(nil),               // 28: labfleet.agent.v1.GetAppResponse
+	(*ListAppsRequest)(nil),              // 29: labfleet.agent.v1.ListAppsRequest
+	(*ListAppsResponse)(nil),             // 30: labfleet.agent.v1.ListAppsResponse
+	(*App)(nil),                          // 31: labfleet.agent.v1.App
+	(*GetHistoryRequest)(nil),            // 32: labfleet.agent.v1.GetHistoryRequest
+	(*GetHistoryResponse)(nil),           // 33: labfleet.agent.v1.GetHistoryResponse
+	(*ConfigureReplicationRequest)(nil),  // 34: labfleet.agent.v1.ConfigureReplicationRequest
+	(*ServerSettings)(nil),               // 35: labfleet.agent.v1.ServerSettings
+	(*ReplicationUser)(nil),              // 36: labfleet.agent.v1.ReplicationUser
+	(*ReplicationSource)(nil),            // 37: labfleet.agent.v1.ReplicationSource
+	(*ConfigureReplicationResponse)(nil), // 38: labfleet.agent.v1.ConfigureReplicationResponse
+	(*ReplicationChange)(nil),            // 39: labfleet.agent.v1.ReplicationChange
+	(*GetReplicationStatusRequest)(nil),  // 40: labfleet.agent.v1.GetReplicationStatusRequest
+	(*GetReplicationStatusResponse)(nil), // 41: labfleet.agent.v1.GetReplicationStatusResponse
+	(*ServerFacts)(nil),                  // 42: labfleet.agent.v1.ServerFacts
+	(*ReplicationConnection)(nil),        // 43: labfleet.agent.v1.ReplicationConnection
+	nil,                                  // 44: labfleet.agent.v1.ContainerSpec.EnvEntry
+	nil,                                  // 45: labfleet.agent.v1.ContainerSpec.SecretEnvEntry
+	nil,                                  // 46: labfleet.agent.v1.ContainerSpec.LabelsEntry
+	(*timestamppb.Timestamp)(nil),        // 47: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),          // 48: google.protobuf.Duration
 }
 var file_labfleet_agent_v1_agent_proto_depIdxs = []int32{
-	46, // 0: labfleet.agent.v1.GetInfoResponse.started_at:type_name -> google.protobuf.Timestamp
-	47, // 1: labfleet.agent.v1.GetInfoResponse.uptime:type_name -> google.protobuf.Duration
-	9,  // 2: labfleet.agent.v1.GetInfoResponse.docker:type_name -> labfleet.agent.v1.DockerInfo
-	10, // 3: labfleet.agent.v1.GetInfoResponse.mariadb:type_name -> labfleet.agent.v1.MariaDBInfo
-	13, // 4: labfleet.agent.v1.GetNodeStatsResponse.memory:type_name -> labfleet.agent.v1.MemoryStats
-	14, // 5: labfleet.agent.v1.GetNodeStatsResponse.disks:type_name -> labfleet.agent.v1.DiskUsage
-	46, // 6: labfleet.agent.v1.GetNodeStatsResponse.collected_at:type_name -> google.protobuf.Timestamp
-	16, // 7: labfleet.agent.v1.DeployRequest.spec:type_name -> labfleet.agent.v1.ContainerSpec
-	19, // 8: labfleet.agent.v1.DeployRequest.health:type_name -> labfleet.agent.v1.HealthCheck
-	20, // 9: labfleet.agent.v1.DeployRequest.registry_auth:type_name -> labfleet.agent.v1.RegistryAuth
-	0,  // 10: labfleet.agent.v1.DeployRequest.strategy:type_name -> labfleet.agent.v1.DeployStrategy
-	17, // 11: labfleet.agent.v1.ContainerSpec.ports:type_name -> labfleet.agent.v1.PortMapping
-	43, // 12: labfleet.agent.v1.ContainerSpec.env:type_name -> labfleet.agent.v1.ContainerSpec.EnvEntry
-	44, // 13: labfleet.agent.v1.ContainerSpec.secret_env:type_name -> labfleet.agent.v1.ContainerSpec.SecretEnvEntry
-	18, // 14: labfleet.agent.v1.ContainerSpec.mounts:type_name -> labfleet.agent.v1.Mount
-	45, // 15: labfleet.agent.v1.ContainerSpec.labels:type_name -> labfleet.agent.v1.ContainerSpec.LabelsEntry
-	47, // 16: labfleet.agent.v1.ContainerSpec.stop_timeout:type_name -> google.protobuf.Duration
-	1,  // 17: labfleet.agent.v1.Mount.type:type_name -> labfleet.agent.v1.MountType
-	2,  // 18: labfleet.agent.v1.HealthCheck.type:type_name -> labfleet.agent.v1.HealthCheckType
-	47, // 19: labfleet.agent.v1.HealthCheck.timeout:type_name -> google.protobuf.Duration
-	47, // 20: labfleet.agent.v1.HealthCheck.interval:type_name -> google.protobuf.Duration
-	24, // 21: labfleet.agent.v1.DeployResponse.event:type_name -> labfleet.agent.v1.DeployEvent
-	25, // 22: labfleet.agent.v1.DeployResponse.result:type_name -> labfleet.agent.v1.DeployResult
-	19, // 23: labfleet.agent.v1.RollbackRequest.health:type_name -> labfleet.agent.v1.HealthCheck
-	24, // 24: labfleet.agent.v1.RollbackResponse.event:type_name -> labfleet.agent.v1.DeployEvent
-	25, // 25: labfleet.agent.v1.RollbackResponse.result:type_name -> labfleet.agent.v1.DeployResult
-	46, // 26: labfleet.agent.v1.DeployEvent.time:type_name -> google.protobuf.Timestamp
-	3,  // 27: labfleet.agent.v1.DeployEvent.phase:type_name -> labfleet.agent.v1.DeployPhase
-	5,  // 28: labfleet.agent.v1.DeployResult.kind:type_name -> labfleet.agent.v1.DeployKind
-	4,  // 29: labfleet.agent.v1.DeployResult.outcome:type_name -> labfleet.agent.v1.DeployOutcome
-	3,  // 30: labfleet.agent.v1.DeployResult.failed_phase:type_name -> labfleet.agent.v1.DeployPhase
-	46, // 31: labfleet.agent.v1.DeployResult.started_at:type_name -> google.protobuf.Timestamp
-	46, // 32: labfleet.agent.v1.DeployResult.finished_at:type_name -> google.protobuf.Timestamp
-	47, // 33: labfleet.agent.v1.DeployResult.duration:type_name -> google.protobuf.Duration
-	30, // 34: labfleet.agent.v1.GetAppResponse.app:type_name -> labfleet.agent.v1.App
-	30, // 35: labfleet.agent.v1.ListAppsResponse.apps:type_name -> labfleet.agent.v1.App
-	6,  // 36: labfleet.agent.v1.App.health:type_name -> labfleet.agent.v1.AppHealth
-	46, // 37: labfleet.agent.v1.App.started_at:type_name -> google.protobuf.Timestamp
-	17, // 38: labfleet.agent.v1.App.ports:type_name -> labfleet.agent.v1.PortMapping
-	25, // 39: labfleet.agent.v1.GetHistoryResponse.entries:type_name -> labfleet.agent.v1.DeployResult
-	34, // 40: labfleet.agent.v1.ConfigureReplicationRequest.settings:type_name -> labfleet.agent.v1.ServerSettings
-	35, // 41: labfleet.agent.v1.ConfigureReplicationRequest.user:type_name -> labfleet.agent.v1.ReplicationUser
-	36, // 42: labfleet.agent.v1.ConfigureReplicationRequest.sources:type_name -> labfleet.agent.v1.ReplicationSource
-	38, // 43: labfleet.agent.v1.ConfigureReplicationResponse.changes:type_name -> labfleet.agent.v1.ReplicationChange
-	40, // 44: labfleet.agent.v1.ConfigureReplicationResponse.status:type_name -> labfleet.agent.v1.GetReplicationStatusResponse
-	41, // 45: labfleet.agent.v1.GetReplicationStatusResponse.server:type_name -> labfleet.agent.v1.ServerFacts
-	42, // 46: labfleet.agent.v1.GetReplicationStatusResponse.connections:type_name -> labfleet.agent.v1.ReplicationConnection
-	7,  // 47: labfleet.agent.v1.AgentService.GetInfo:input_type -> labfleet.agent.v1.GetInfoRequest
-	11, // 48: labfleet.agent.v1.AgentService.GetNodeStats:input_type -> labfleet.agent.v1.GetNodeStatsRequest
-	15, // 49: labfleet.agent.v1.AgentService.Deploy:input_type -> labfleet.agent.v1.DeployRequest
-	22, // 50: labfleet.agent.v1.AgentService.Rollback:input_type -> labfleet.agent.v1.RollbackRequest
-	26, // 51: labfleet.agent.v1.AgentService.GetApp:input_type -> labfleet.agent.v1.GetAppRequest
-	28, // 52: labfleet.agent.v1.AgentService.ListApps:input_type -> labfleet.agent.v1.ListAppsRequest
-	31, // 53: labfleet.agent.v1.AgentService.GetHistory:input_type -> labfleet.agent.v1.GetHistoryRequest
-	33, // 54: labfleet.agent.v1.AgentService.ConfigureReplication:input_type -> labfleet.agent.v1.ConfigureReplicationRequest
-	39, // 55: labfleet.agent.v1.AgentService.GetReplicationStatus:input_type -> labfleet.agent.v1.GetReplicationStatusRequest
-	8,  // 56: labfleet.agent.v1.AgentService.GetInfo:output_type -> labfleet.agent.v1.GetInfoResponse
-	12, // 57: labfleet.agent.v1.AgentService.GetNodeStats:output_type -> labfleet.agent.v1.GetNodeStatsResponse
-	21, // 58: labfleet.agent.v1.AgentService.Deploy:output_type -> labfleet.agent.v1.DeployResponse
-	23, // 59: labfleet.agent.v1.AgentService.Rollback:output_type -> labfleet.agent.v1.RollbackResponse
-	27, // 60: labfleet.agent.v1.AgentService.GetApp:output_type -> labfleet.agent.v1.GetAppResponse
-	29, // 61: labfleet.agent.v1.AgentService.ListApps:output_type -> labfleet.agent.v1.ListAppsResponse
-	32, // 62: labfleet.agent.v1.AgentService.GetHistory:output_type -> labfleet.agent.v1.GetHistoryResponse
-	37, // 63: labfleet.agent.v1.AgentService.ConfigureReplication:output_type -> labfleet.agent.v1.ConfigureReplicationResponse
-	40, // 64: labfleet.agent.v1.AgentService.GetReplicationStatus:output_type -> labfleet.agent.v1.GetReplicationStatusResponse
-	56, // [56:65] is the sub-list for method output_type
-	47, // [47:56] is the sub-list for method input_type
-	47, // [47:47] is the sub-list for extension type_name
-	47, // [47:47] is the sub-list for extension extendee
-	0,  // [0:47] is the sub-list for field type_name
+	47, // 0: labfleet.agent.v1.GetInfoResponse.started_at:type_name -> google.protobuf.Timestamp
+	48, // 1: labfleet.agent.v1.GetInfoResponse.uptime:type_name -> google.protobuf.Duration
+	10, // 2: labfleet.agent.v1.GetInfoResponse.docker:type_name -> labfleet.agent.v1.DockerInfo
+	11, // 3: labfleet.agent.v1.GetInfoResponse.mariadb:type_name -> labfleet.agent.v1.MariaDBInfo
+	14, // 4: labfleet.agent.v1.GetNodeStatsResponse.memory:type_name -> labfleet.agent.v1.MemoryStats
+	15, // 5: labfleet.agent.v1.GetNodeStatsResponse.disks:type_name -> labfleet.agent.v1.DiskUsage
+	47, // 6: labfleet.agent.v1.GetNodeStatsResponse.collected_at:type_name -> google.protobuf.Timestamp
+	17, // 7: labfleet.agent.v1.DeployRequest.spec:type_name -> labfleet.agent.v1.ContainerSpec
+	20, // 8: labfleet.agent.v1.DeployRequest.health:type_name -> labfleet.agent.v1.HealthCheck
+	21, // 9: labfleet.agent.v1.DeployRequest.registry_auth:type_name -> labfleet.agent.v1.RegistryAuth
+	1,  // 10: labfleet.agent.v1.DeployRequest.strategy:type_name -> labfleet.agent.v1.DeployStrategy
+	0,  // 11: labfleet.agent.v1.DeployRequest.pull_policy:type_name -> labfleet.agent.v1.PullPolicy
+	18, // 12: labfleet.agent.v1.ContainerSpec.ports:type_name -> labfleet.agent.v1.PortMapping
+	44, // 13: labfleet.agent.v1.ContainerSpec.env:type_name -> labfleet.agent.v1.ContainerSpec.EnvEntry
+	45, // 14: labfleet.agent.v1.ContainerSpec.secret_env:type_name -> labfleet.agent.v1.ContainerSpec.SecretEnvEntry
+	19, // 15: labfleet.agent.v1.ContainerSpec.mounts:type_name -> labfleet.agent.v1.Mount
+	46, // 16: labfleet.agent.v1.ContainerSpec.labels:type_name -> labfleet.agent.v1.ContainerSpec.LabelsEntry
+	48, // 17: labfleet.agent.v1.ContainerSpec.stop_timeout:type_name -> google.protobuf.Duration
+	2,  // 18: labfleet.agent.v1.Mount.type:type_name -> labfleet.agent.v1.MountType
+	3,  // 19: labfleet.agent.v1.HealthCheck.type:type_name -> labfleet.agent.v1.HealthCheckType
+	48, // 20: labfleet.agent.v1.HealthCheck.timeout:type_name -> google.protobuf.Duration
+	48, // 21: labfleet.agent.v1.HealthCheck.interval:type_name -> google.protobuf.Duration
+	25, // 22: labfleet.agent.v1.DeployResponse.event:type_name -> labfleet.agent.v1.DeployEvent
+	26, // 23: labfleet.agent.v1.DeployResponse.result:type_name -> labfleet.agent.v1.DeployResult
+	20, // 24: labfleet.agent.v1.RollbackRequest.health:type_name -> labfleet.agent.v1.HealthCheck
+	25, // 25: labfleet.agent.v1.RollbackResponse.event:type_name -> labfleet.agent.v1.DeployEvent
+	26, // 26: labfleet.agent.v1.RollbackResponse.result:type_name -> labfleet.agent.v1.DeployResult
+	47, // 27: labfleet.agent.v1.DeployEvent.time:type_name -> google.protobuf.Timestamp
+	4,  // 28: labfleet.agent.v1.DeployEvent.phase:type_name -> labfleet.agent.v1.DeployPhase
+	6,  // 29: labfleet.agent.v1.DeployResult.kind:type_name -> labfleet.agent.v1.DeployKind
+	5,  // 30: labfleet.agent.v1.DeployResult.outcome:type_name -> labfleet.agent.v1.DeployOutcome
+	4,  // 31: labfleet.agent.v1.DeployResult.failed_phase:type_name -> labfleet.agent.v1.DeployPhase
+	47, // 32: labfleet.agent.v1.DeployResult.started_at:type_name -> google.protobuf.Timestamp
+	47, // 33: labfleet.agent.v1.DeployResult.finished_at:type_name -> google.protobuf.Timestamp
+	48, // 34: labfleet.agent.v1.DeployResult.duration:type_name -> google.protobuf.Duration
+	31, // 35: labfleet.agent.v1.GetAppResponse.app:type_name -> labfleet.agent.v1.App
+	31, // 36: labfleet.agent.v1.ListAppsResponse.apps:type_name -> labfleet.agent.v1.App
+	7,  // 37: labfleet.agent.v1.App.health:type_name -> labfleet.agent.v1.AppHealth
+	47, // 38: labfleet.agent.v1.App.started_at:type_name -> google.protobuf.Timestamp
+	18, // 39: labfleet.agent.v1.App.ports:type_name -> labfleet.agent.v1.PortMapping
+	26, // 40: labfleet.agent.v1.GetHistoryResponse.entries:type_name -> labfleet.agent.v1.DeployResult
+	35, // 41: labfleet.agent.v1.ConfigureReplicationRequest.settings:type_name -> labfleet.agent.v1.ServerSettings
+	36, // 42: labfleet.agent.v1.ConfigureReplicationRequest.user:type_name -> labfleet.agent.v1.ReplicationUser
+	37, // 43: labfleet.agent.v1.ConfigureReplicationRequest.sources:type_name -> labfleet.agent.v1.ReplicationSource
+	39, // 44: labfleet.agent.v1.ConfigureReplicationResponse.changes:type_name -> labfleet.agent.v1.ReplicationChange
+	41, // 45: labfleet.agent.v1.ConfigureReplicationResponse.status:type_name -> labfleet.agent.v1.GetReplicationStatusResponse
+	42, // 46: labfleet.agent.v1.GetReplicationStatusResponse.server:type_name -> labfleet.agent.v1.ServerFacts
+	43, // 47: labfleet.agent.v1.GetReplicationStatusResponse.connections:type_name -> labfleet.agent.v1.ReplicationConnection
+	8,  // 48: labfleet.agent.v1.AgentService.GetInfo:input_type -> labfleet.agent.v1.GetInfoRequest
+	12, // 49: labfleet.agent.v1.AgentService.GetNodeStats:input_type -> labfleet.agent.v1.GetNodeStatsRequest
+	16, // 50: labfleet.agent.v1.AgentService.Deploy:input_type -> labfleet.agent.v1.DeployRequest
+	23, // 51: labfleet.agent.v1.AgentService.Rollback:input_type -> labfleet.agent.v1.RollbackRequest
+	27, // 52: labfleet.agent.v1.AgentService.GetApp:input_type -> labfleet.agent.v1.GetAppRequest
+	29, // 53: labfleet.agent.v1.AgentService.ListApps:input_type -> labfleet.agent.v1.ListAppsRequest
+	32, // 54: labfleet.agent.v1.AgentService.GetHistory:input_type -> labfleet.agent.v1.GetHistoryRequest
+	34, // 55: labfleet.agent.v1.AgentService.ConfigureReplication:input_type -> labfleet.agent.v1.ConfigureReplicationRequest
+	40, // 56: labfleet.agent.v1.AgentService.GetReplicationStatus:input_type -> labfleet.agent.v1.GetReplicationStatusRequest
+	9,  // 57: labfleet.agent.v1.AgentService.GetInfo:output_type -> labfleet.agent.v1.GetInfoResponse
+	13, // 58: labfleet.agent.v1.AgentService.GetNodeStats:output_type -> labfleet.agent.v1.GetNodeStatsResponse
+	22, // 59: labfleet.agent.v1.AgentService.Deploy:output_type -> labfleet.agent.v1.DeployResponse
+	24, // 60: labfleet.agent.v1.AgentService.Rollback:output_type -> labfleet.agent.v1.RollbackResponse
+	28, // 61: labfleet.agent.v1.AgentService.GetApp:output_type -> labfleet.agent.v1.GetAppResponse
+	30, // 62: labfleet.agent.v1.AgentService.ListApps:output_type -> labfleet.agent.v1.ListAppsResponse
+	33, // 63: labfleet.agent.v1.AgentService.GetHistory:output_type -> labfleet.agent.v1.GetHistoryResponse
+	38, // 64: labfleet.agent.v1.AgentService.ConfigureReplication:output_type -> labfleet.agent.v1.ConfigureReplicationResponse
+	41, // 65: labfleet.agent.v1.AgentService.GetReplicationStatus:output_type -> labfleet.agent.v1.GetReplicationStatusResponse
+	57, // [57:66] is the sub-list for method output_type
+	48, // [48:57] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_labfleet_agent_v1_agent_proto_init() }
@@ -3769,7 +3845,7 @@ func file_labfleet_agent_v1_agent_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_labfleet_agent_v1_agent_proto_rawDesc), len(file_labfleet_agent_v1_agent_proto_rawDesc)),
-			NumEnums:      7,
+			NumEnums:      8,
 			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   1,
