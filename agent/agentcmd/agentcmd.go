@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/labfleet/labfleet/agent/deploy"
 	"github.com/labfleet/labfleet/agent/docker"
 	"github.com/labfleet/labfleet/agent/nodestats"
 	"github.com/labfleet/labfleet/agent/server"
@@ -205,7 +206,12 @@ func run(ctx context.Context, o options, logw io.Writer) error {
 		return err
 	}
 	defer engine.Close()
+	store, err := deploy.OpenStore(filepath.Join(o.stateDir, "deploy"))
+	if err != nil {
+		return err
+	}
 	svc := service.New(o.nodeName, o.publishIP, engine, &nodestats.Collector{})
+	svc.Deploys = deploy.New(engine, store, o.nodeName, o.publishIP, log)
 	srv, err := server.New(o.srv, svc, log)
 	if err != nil {
 		return err
@@ -215,6 +221,7 @@ func run(ctx context.Context, o options, logw io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	go svc.Deploys.RepairLoop(ctx, 5*time.Second)
 	log.Info("labagent starting", "version", version.String(), "node", o.nodeName, "publish_ip", o.publishIP, "state_dir", o.stateDir)
 	return srv.Serve(ctx)
 }

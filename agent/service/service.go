@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/labfleet/labfleet/agent/deploy"
 	"github.com/labfleet/labfleet/agent/identity"
 	"github.com/labfleet/labfleet/agent/nodestats"
 	"github.com/labfleet/labfleet/internal/version"
@@ -31,6 +32,8 @@ type Service struct {
 	PublishIP string
 	Engine    EngineInfo
 	Stats     *nodestats.Collector
+	// Deploys runs container deploys; nil in a build without them.
+	Deploys *deploy.Engine
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 
@@ -52,7 +55,7 @@ func (s *Service) now() time.Time {
 }
 
 // Capabilities lists what this agent build serves, for GetInfo.
-var Capabilities = []string{"info", "node-stats"}
+var Capabilities = []string{"info", "node-stats", "deploy"}
 
 // GetInfo reports the agent, its node and the reachability of the engine.
 // An unreachable engine is reported, not returned as an error: the agent is

@@ -1,0 +1,97 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Rollback starts a retained (stopped) version of an app again through the
+// health gate: req.Version, or else the newest retained version that
+// differs from the running one. On failure the running version is put back.
+func (e *Engine) Rollback(ctx context.Context, req RollbackRequest, emit func(Event)) (Result, error) {
+	if req.DeployID == "" {
+		req.DeployID = NewDeployID(time.Now())
+	} else if r, ok := e.store.Finished(req.DeployID); ok {
+		if r.App != req.App {
+			return Result{}, fmt.Errorf("%w: deploy id %s was already used for app %s; use a new id", ErrInvalid, req.DeployID, r.App)
+		}
+		r.Replayed = true
+		return r, nil
+	}
+	unlock, err := e.lock(req.App, req.DeployID, req.Caller)
+	if err != nil {
+		return Result{}, err
+	}
+	defer unlock()
+	ctx = context.WithoutCancel(ctx)
+	if err := e.repairApp(ctx, req.App); err != nil {
+		return Result{}, err
+	}
+	cs, err := e.containers(ctx, req.App)
+	if err != nil {
+		return Result{}, err
+	}
+	if len(cs) == 0 {
+		return Result{}, fmt.Errorf("%w: no app %q on node %s", ErrNotFound, req.App, e.node)
+	}
+	r := e.newRun(KindRollback, req.App, req.DeployID, req.Caller, emit)
+	r.setOld(e.current(ctx, req.App, cs))
+	target, retained := pickRollback(cs, r.old, req.Version)
+	if target == nil {
+		what := "an earlier version"
+		if req.Version != "" {
+			what = "version " + req.Version
+		}
+		list := "none"
+		if len(retained) > 0 {
+			list = strings.Join(retained, ", ")
+		}
+		return Result{}, fmt.Errorf("%w: %s of %s is not retained on %s (retained: %s)", ErrNotFound, what, req.App, e.node, list)
+	}
+	r.res.Version, r.res.Image, r.res.ContainerID = target.Labels[LabelVersion], target.Image, target.ID
+	r.res.ImageDigest = target.ImageID
+	r.j.Version, r.j.Image, r.j.NewContainer, r.j.NewIsRetained = r.res.Version, target.Image, target.ID, true
+	r.emit(Event{Phase: PhaseLock, Message: fmt.Sprintf("locked %s on %s for rollback %s to version %s", req.App, e.node, req.DeployID, r.res.Version)})
+	if err := e.store.SaveJournal(r.j); err != nil {
+		return r.fail(ctx, PhaseCreate, err.Error(), nil), nil
+	}
+	h := healthOf(target)
+	if req.Health != nil {
+		h = *req.Health
+		if h.Timeout <= 0 {
+			h.Timeout = DefaultHealthTimeout
+		}
+		if h.Interval <= 0 {
+			h.Interval = DefaultHealthInterval
+		}
+	}
+	return r.swap(ctx, target.ID, h, false)
+}
+
+// pickRollback finds the container to go back to among the stopped ones,
+// newest first, and lists the retained versions for error messages.
+func pickRollback(cs []Container, cur *Container, version string) (*Container, []string) {
+	var target *Container
+	var retained []string
+	curVersion := ""
+	if cur != nil {
+		curVersion = cur.Labels[LabelVersion]
+	}
+	for i := range cs {
+		c := &cs[i]
+		if (cur != nil && c.ID == cur.ID) || c.Running || c.State == "created" {
+			continue
+		}
+		v := c.Labels[LabelVersion]
+		retained = append(retained, v)
+		if target != nil {
+			continue
+		}
+		if (version != "" && v == version) || (version == "" && v != curVersion) {
+			target = c
+		}
+	}
+	return target, retained
+}

@@ -1,0 +1,304 @@
+package deploy
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// run is one deploy or rollback in progress.
+type run struct {
+	e    *Engine
+	emit func(Event)
+	res  Result
+	j    Journal
+	old  *Container // the app's current container before this run, if any
+	// oldWasRunning: only a container that was serving is started again on revert.
+	oldWasRunning bool
+}
+
+func (e *Engine) newRun(kind Kind, app, id, caller string, emit func(Event)) *run {
+	now := time.Now()
+	r := &run{e: e, res: Result{DeployID: id, App: app, Kind: kind, Caller: caller, StartedAt: now}}
+	r.emit = func(ev Event) {
+		if ev.Time.IsZero() {
+			ev.Time = time.Now()
+		}
+		if emit != nil {
+			emit(ev)
+		}
+	}
+	r.j = Journal{DeployID: id, Kind: kind, App: app, Caller: caller, StartedAt: now}
+	return r
+}
+
+// Deploy runs req to completion. It returns an error only when nothing was
+// changed and nothing recorded: ErrLocked, ErrInvalid, or ErrUnavailable
+// before the first change. Every other outcome, failures included, is a
+// recorded Result.
+func (e *Engine) Deploy(ctx context.Context, req Request, emit func(Event)) (Result, error) {
+	if req.DeployID == "" {
+		req.DeployID = NewDeployID(time.Now())
+	} else if r, ok := e.store.Finished(req.DeployID); ok {
+		if r.App != req.App {
+			return Result{}, fmt.Errorf("%w: deploy id %s was already used for app %s; use a new id", ErrInvalid, req.DeployID, r.App)
+		}
+		r.Replayed = true
+		return r, nil
+	}
+	if req.StartFirst {
+		for _, p := range req.Spec.Ports {
+			if p.HostPort != 0 {
+				return Result{}, fmt.Errorf("%w: start-first needs the old and new containers side by side, but host port %d is fixed; use stop-first or let the engine pick host ports", ErrInvalid, p.HostPort)
+			}
+		}
+	}
+	for k := range req.Spec.Labels {
+		if strings.HasPrefix(k, "labfleet.") {
+			return Result{}, fmt.Errorf("%w: label %q: the labfleet.* labels are the agent's own", ErrInvalid, k)
+		}
+	}
+	unlock, err := e.lock(req.App, req.DeployID, req.Caller)
+	if err != nil {
+		return Result{}, err
+	}
+	defer unlock()
+	// A deploy that has started finishes, even if the caller goes away:
+	// stopping halfway would leave the app down.
+	ctx = context.WithoutCancel(ctx)
+	if err := e.repairApp(ctx, req.App); err != nil {
+		return Result{}, err
+	}
+	r := e.newRun(KindDeploy, req.App, req.DeployID, req.Caller, emit)
+	r.res.Image, r.j.Image = req.Image, req.Image
+	return r.deploy(ctx, req)
+}
+
+func (r *run) deploy(ctx context.Context, req Request) (Result, error) {
+	e := r.e
+	r.emit(Event{Phase: PhaseLock, Message: fmt.Sprintf("locked %s on %s for deploy %s", req.App, e.node, req.DeployID)})
+	cs, err := e.containers(ctx, req.App)
+	if err != nil {
+		return Result{}, err
+	}
+	r.setOld(e.current(ctx, req.App, cs))
+
+	img, err := e.ensureImage(ctx, req, r.emit)
+	if err != nil {
+		if isUnavailable(err) {
+			return Result{}, err
+		}
+		return r.fail(ctx, PhasePull, err.Error(), nil), nil
+	}
+	r.res.ImageDigest = digestOf(img, req.Image)
+	r.res.Version = req.Version
+	if r.res.Version == "" {
+		r.res.Version = versionOf(req.Image, r.res.ImageDigest)
+	}
+	r.j.Version = r.res.Version
+	health := resolveHealth(req.Health, req.Spec, img)
+	cfg := e.containerConfig(req, r.res.Version, health)
+
+	if o := r.old; o != nil && o.Running && o.ImageID == img.ID && o.Labels[LabelSpecHash] == cfg.Labels[LabelSpecHash] {
+		r.res.Version, r.res.ContainerID = o.Labels[LabelVersion], o.ID
+		return r.finish(Unchanged, fmt.Sprintf("%s (%s) with the same settings is already running as version %s; nothing changed",
+			req.Image, shortDigest(r.res.ImageDigest), o.Labels[LabelVersion])), nil
+	}
+
+	if err := e.store.SaveJournal(r.j); err != nil {
+		return r.fail(ctx, PhaseCreate, err.Error(), nil), nil
+	}
+	r.emit(Event{Phase: PhaseCreate, Message: "creating container " + cfg.Name})
+	id, err := e.rt.Create(ctx, cfg)
+	if err != nil {
+		return r.fail(ctx, PhaseCreate, "cannot create container: "+err.Error(), nil), nil
+	}
+	r.j.NewContainer, r.res.ContainerID = id, id
+	if err := e.store.SaveJournal(r.j); err != nil {
+		return r.fail(ctx, PhaseCreate, err.Error(), nil), nil
+	}
+	return r.swap(ctx, id, health, req.StartFirst)
+}
+
+func (r *run) setOld(c *Container) {
+	r.old = c
+	if c != nil {
+		r.oldWasRunning = c.Running
+		r.res.PreviousVersion = c.Labels[LabelVersion]
+		r.j.OldContainer, r.j.OldVersion, r.j.OldRunning = c.ID, c.Labels[LabelVersion], c.Running
+	}
+}
+
+// swap replaces the old container by newID behind the health gate, and
+// puts the old one back if the new one does not pass.
+func (r *run) swap(ctx context.Context, newID string, health Health, startFirst bool) (Result, error) {
+	e := r.e
+	if r.old != nil && r.oldWasRunning && !startFirst {
+		r.emit(Event{Phase: PhaseStopOld, Message: fmt.Sprintf("stopping %s (version %s)", r.old.Name, r.res.PreviousVersion)})
+		if err := e.rt.Stop(ctx, r.old.ID, stopTimeout(r.old)); err != nil {
+			return r.fail(ctx, PhaseStopOld, "cannot stop the old container: "+err.Error(), nil), nil
+		}
+	}
+	r.emit(Event{Phase: PhaseStart, Message: "starting " + shortID(newID)})
+	if err := e.rt.Start(ctx, newID); err != nil {
+		return r.fail(ctx, PhaseStart, "cannot start the new container: "+err.Error(), nil), nil
+	}
+	if err := e.waitHealthy(ctx, newID, health, r.emit); err != nil {
+		return r.fail(ctx, PhaseHealth, err.Error(), nil), nil
+	}
+	r.j.Committed = true
+	if err := e.store.SaveJournal(r.j); err != nil {
+		e.log.Warn("cannot save journal", "app", r.res.App, "err", err)
+	}
+	if r.old != nil && r.oldWasRunning && startFirst {
+		r.emit(Event{Phase: PhaseStopOld, Message: fmt.Sprintf("stopping %s (version %s)", r.old.Name, r.res.PreviousVersion)})
+		if err := e.rt.Stop(ctx, r.old.ID, stopTimeout(r.old)); err != nil {
+			e.log.Warn("cannot stop the old container after start-first deploy", "app", r.res.App, "err", err)
+		}
+	}
+	if err := e.store.SetCurrent(r.res.App, Current{ContainerID: newID, Version: r.res.Version, DeployID: r.res.DeployID}); err != nil {
+		e.log.Warn("cannot record current container", "app", r.res.App, "err", err)
+	}
+	r.emit(Event{Phase: PhasePrune, Message: fmt.Sprintf("keeping the last %d stopped versions", e.Retain)})
+	e.prune(ctx, r.res.App, newID)
+	msg := fmt.Sprintf("%s is now version %s", r.res.App, r.res.Version)
+	if r.res.PreviousVersion != "" {
+		msg += " (was " + r.res.PreviousVersion + ")"
+	}
+	return r.finish(Succeeded, msg), nil
+}
+
+// fail reverts whatever this run changed, records the failure and returns it.
+func (r *run) fail(ctx context.Context, phase Phase, cause string, _ error) Result {
+	e := r.e
+	r.res.FailedPhase = phase
+	msg := fmt.Sprintf("%s failed: %s", phase, cause)
+	if id := r.j.NewContainer; id != "" {
+		if tail, err := e.rt.Logs(ctx, id, 20); err == nil {
+			r.res.LogTail = tail
+		}
+		r.emit(Event{Phase: PhaseRevert, Message: "removing the new container " + shortID(id)})
+		if r.j.NewIsRetained {
+			_ = e.rt.Stop(ctx, id, 0)
+		} else if err := e.rt.Remove(ctx, id); err != nil && !errors.Is(err, ErrNotFound) {
+			msg += "; cannot remove the new container: " + err.Error()
+		}
+		r.res.ContainerID = ""
+	}
+	if r.old != nil && r.oldWasRunning && phase >= PhaseStopOld {
+		if note := r.restoreOld(ctx); note != "" {
+			msg += "; " + note
+		} else {
+			msg += fmt.Sprintf("; version %s is serving again", r.res.PreviousVersion)
+			r.res.ContainerID = r.old.ID
+		}
+	}
+	if r.old != nil && r.oldWasRunning && phase < PhaseStopOld {
+		msg += fmt.Sprintf("; version %s was never stopped", r.res.PreviousVersion)
+		r.res.ContainerID = r.old.ID
+	}
+	return r.finish(Failed, msg)
+}
+
+// restoreOld starts the old container again and waits for its own gate.
+func (r *run) restoreOld(ctx context.Context) string {
+	e := r.e
+	r.emit(Event{Phase: PhaseRevert, Message: fmt.Sprintf("starting %s (version %s) again", r.old.Name, r.res.PreviousVersion)})
+	c, err := e.rt.Inspect(ctx, r.old.ID)
+	if err != nil {
+		return "cannot inspect the old container: " + err.Error()
+	}
+	if !c.Running {
+		if err := e.rt.Start(ctx, r.old.ID); err != nil {
+			return "cannot start the old container again: " + err.Error()
+		}
+	}
+	if err := e.waitHealthy(ctx, r.old.ID, healthOf(r.old), r.emit); err != nil {
+		return "the old container did not become healthy again: " + err.Error()
+	}
+	return ""
+}
+
+// finish records the result and ends the journal. A result that cannot be
+// recorded is still returned; the journal stays, so reconcile repairs state.
+func (r *run) finish(o Outcome, msg string) Result {
+	r.res.Outcome, r.res.Message = o, msg
+	r.res.FinishedAt = time.Now()
+	r.res.Duration = r.res.FinishedAt.Sub(r.res.StartedAt)
+	r.emit(Event{Phase: PhaseRecord, Message: msg})
+	if err := r.e.store.Record(r.res); err != nil {
+		r.e.log.Error("cannot record deploy result", "app", r.res.App, "deploy_id", r.res.DeployID, "err", err)
+		return r.res
+	}
+	if err := r.e.store.DropJournal(r.res.App); err != nil {
+		r.e.log.Warn("cannot drop journal", "app", r.res.App, "err", err)
+	}
+	r.e.log.Info("deploy finished", "app", r.res.App, "deploy_id", r.res.DeployID, "kind", r.res.Kind, "outcome", r.res.Outcome,
+		"version", r.res.Version, "previous", r.res.PreviousVersion, "caller", r.res.Caller, "duration", r.res.Duration.Round(time.Millisecond).String())
+	return r.res
+}
+
+// containerConfig builds the container; its spec hash (keyed, so it
+// reveals nothing about secret values) lets a re-deploy of the same image
+// and settings be recognised as a no-op.
+func (e *Engine) containerConfig(req Request, version string, h Health) ContainerConfig {
+	s := req.Spec
+	env := make([]string, 0, len(s.Env)+len(s.SecretEnv))
+	for k, v := range s.Env {
+		env = append(env, k+"="+v)
+	}
+	for k, v := range s.SecretEnv {
+		env = append(env, k+"="+v)
+	}
+	sort.Strings(env)
+	labels := map[string]string{}
+	for k, v := range s.Labels {
+		labels[k] = v
+	}
+	restart := s.RestartPolicy
+	if restart == "" {
+		restart = "unless-stopped"
+	}
+	cfg := ContainerConfig{
+		Name: e.containerName(req.App), Image: req.Image, Env: env, Entrypoint: s.Entrypoint, Command: s.Command,
+		Ports: s.Ports, PublishIP: e.publishIP, RestartPolicy: restart, NetworkMode: s.NetworkMode, Mounts: s.Mounts,
+		MemoryBytes: s.MemoryBytes, NanoCPUs: int64(s.CPUs * 1e9), StopTimeout: s.StopTimeout, User: s.User, Workdir: s.Workdir,
+	}
+	hashIn, _ := json.Marshal(struct {
+		C ContainerConfig
+		L map[string]string
+	}{C: ContainerConfig{Image: cfg.Image, Env: cfg.Env, Entrypoint: cfg.Entrypoint, Command: cfg.Command, Ports: cfg.Ports,
+		PublishIP: cfg.PublishIP, RestartPolicy: cfg.RestartPolicy, NetworkMode: cfg.NetworkMode, Mounts: cfg.Mounts,
+		MemoryBytes: cfg.MemoryBytes, NanoCPUs: cfg.NanoCPUs, StopTimeout: cfg.StopTimeout, User: cfg.User, Workdir: cfg.Workdir}, L: labels})
+	mac := hmac.New(sha256.New, e.store.Key())
+	mac.Write(hashIn)
+	labels[LabelNode] = e.node
+	labels[LabelApp] = req.App
+	labels[LabelVersion] = version
+	labels[LabelDeployID] = req.DeployID
+	labels[LabelHealth] = healthLabel(h)
+	labels[LabelSpecHash] = hex.EncodeToString(mac.Sum(nil))[:32]
+	cfg.Labels = labels
+	return cfg
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+func shortDigest(d string) string {
+	if i := strings.Index(d, ":"); i >= 0 && len(d) > i+13 {
+		return d[:i+13]
+	}
+	return d
+}
