@@ -34,6 +34,7 @@ func (e *Engine) newRun(kind Kind, app, id, caller string, emit func(Event)) *ru
 		if emit != nil {
 			emit(ev)
 		}
+		faultAt(ev.Phase)
 	}
 	r.j = Journal{DeployID: id, Kind: kind, App: app, Caller: caller, StartedAt: now}
 	return r
