@@ -73,7 +73,7 @@ func (e *Engine) Pull(ctx context.Context, ref string, auth *deploy.RegistryAuth
 	}
 	rc, err := e.cli.ImagePull(ctx, ref, opts)
 	if err != nil {
-		return e.wrap("pull "+ref, err)
+		return e.pullError(err)
 	}
 	defer rc.Close()
 	dec := json.NewDecoder(rc)
@@ -86,7 +86,7 @@ func (e *Engine) Pull(ctx context.Context, ref string, auth *deploy.RegistryAuth
 			return e.wrap("read pull progress of "+ref, err)
 		}
 		if m.Error != nil {
-			return errors.New(m.Error.Message)
+			return e.pullError(errors.New(m.Error.Message))
 		}
 		if m.Progress != nil && m.ID != "" {
 			layers[m.ID] = [2]int64{m.Progress.Current, m.Progress.Total}
@@ -101,6 +101,21 @@ func (e *Engine) Pull(ctx context.Context, ref string, auth *deploy.RegistryAuth
 		}
 		progress(cur, total, status)
 	}
+}
+
+// pullError says plainly when the registry refused the credentials: the
+// engine reports that as a generic 500 whose text is the only clue.
+func (e *Engine) pullError(err error) error {
+	msg := strings.ToLower(err.Error())
+	for _, s := range []string{"unauthorized", "authentication required", "no basic auth credentials", "denied"} {
+		if strings.Contains(msg, s) {
+			return fmt.Errorf("the registry refused the credentials (%v); check the registry user and password or token", err)
+		}
+	}
+	if client.IsErrConnectionFailed(err) {
+		return e.wrap("pull", err)
+	}
+	return err
 }
 
 // Create creates a container publishing ports on c.PublishIP.
