@@ -46,6 +46,7 @@ type AgentOptions struct {
 	Args  []string // extra flags
 	Env   []string
 	Certs string // reuse a certs dir (made by Certs) instead of making one
+	IP    string // listen on this loopback address (default: a fresh one)
 }
 
 type syncBuffer struct {
@@ -87,7 +88,10 @@ func StartAgent(t testing.TB, o AgentOptions) *Agent {
 	if o.Name == "" {
 		o.Name = "node1"
 	}
-	ip := LoopbackIP()
+	ip := o.IP
+	if ip == "" {
+		ip = LoopbackIP()
+	}
 	a := &Agent{Name: o.Name, Addr: FreeAddr(t, ip), Dir: t.TempDir(), log: &syncBuffer{}, exited: make(chan struct{})}
 	args := []string{"--listen", a.Addr, "--node-name", o.Name, "--state-dir", filepath.Join(a.Dir, "state")}
 	switch o.Mode {

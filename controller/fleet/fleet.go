@@ -1,0 +1,152 @@
+// Package fleet turns the Ansible inventory and the controller's flags into
+// the list of agents to talk to, and talks to them in parallel. It never
+// changes anything on a node by itself; commands decide what to call.
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+
+	"github.com/labfleet/labfleet/ansible-compat/inventory"
+	"github.com/labfleet/labfleet/internal/agentclient"
+)
+
+// ErrInventory marks a problem with the inventory or the selection of nodes.
+var ErrInventory = errors.New("inventory")
+
+// Defaults are the connection settings given as flags; host vars fill what
+// the flags leave empty.
+type Defaults struct {
+	CAFile, CertFile, KeyFile, TokenFile string
+	Insecure                             bool
+}
+
+// Node is one agent to talk to.
+type Node struct {
+	Name string
+	Conn agentclient.Options
+	// Vars are the host's effective inventory variables.
+	Vars map[string]any
+}
+
+// Addr is the agent's HOST:PORT.
+func (n Node) Addr() string { return n.Conn.Addr }
+
+// Resolve selects group's hosts from the inventory at path, filtered by the
+// Ansible host pattern limit, and works out how to reach each agent:
+// address = ansible_host or the inventory name, port = labagent_port (7443),
+// TLS files and token from flags or labagent_ca/cert/key/token_file vars.
+func Resolve(path, group, limit string, d Defaults) ([]Node, error) {
+	if path == "" {
+		return nil, fmt.Errorf("%w: no inventory given: use -i FILE (or set LABFLEET_INVENTORY)", ErrInventory)
+	}
+	inv, err := inventory.Load(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInventory, err)
+	}
+	hosts, err := inv.Select(group, limit)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrInventory, path, err)
+	}
+	if len(hosts) == 0 {
+		return nil, fmt.Errorf("%w: %s: no hosts in group %q match --limit %q", ErrInventory, path, group, limit)
+	}
+	nodes := make([]Node, 0, len(hosts))
+	for _, h := range hosts {
+		vars := inv.HostVars(h)
+		n, err := node(h, vars, d)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: host %s: %w", ErrInventory, path, h, err)
+		}
+		nodes = append(nodes, n)
+	}
+	return nodes, nil
+}
+
+func node(name string, vars map[string]any, d Defaults) (Node, error) {
+	host := str(vars["ansible_host"])
+	if host == "" {
+		host = name
+	}
+	port := agentclient.DefaultPort
+	if v, ok := vars["labagent_port"]; ok {
+		p, err := strconv.Atoi(fmt.Sprint(v))
+		if err != nil || p < 1 || p > 65535 {
+			return Node{}, fmt.Errorf("labagent_port=%v is not a port number", v)
+		}
+		port = p
+	}
+	o := agentclient.Options{
+		Addr:       net.JoinHostPort(host, strconv.Itoa(port)),
+		CAFile:     first(d.CAFile, str(vars["labagent_ca"])),
+		CertFile:   first(d.CertFile, str(vars["labagent_cert"])),
+		KeyFile:    first(d.KeyFile, str(vars["labagent_key"])),
+		TokenFile:  first(d.TokenFile, str(vars["labagent_token_file"])),
+		ServerName: str(vars["labagent_server_name"]),
+		Insecure:   d.Insecure || truthy(vars["labagent_insecure"]),
+	}
+	return Node{Name: name, Conn: o, Vars: vars}, nil
+}
+
+func first(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func str(v any) string {
+	if v == nil {
+		return ""
+	}
+	return fmt.Sprint(v)
+}
+
+// truthy reads a boolean the way Ansible users write one.
+func truthy(v any) bool {
+	switch t := v.(type) {
+	case bool:
+		return t
+	case string:
+		switch t {
+		case "yes", "true", "True", "1", "on":
+			return true
+		}
+	case int:
+		return t != 0
+	}
+	return false
+}
+
+// Result is what one node answered.
+type Result[T any] struct {
+	Node  Node
+	Value T
+	Err   error
+}
+
+// Each calls fn for every node in parallel, each with its own connection and
+// timeout, and returns the results in node order.
+func Each[T any](ctx context.Context, nodes []Node, fn func(ctx context.Context, c *agentclient.Conn) (T, error)) []Result[T] {
+	out := make([]Result[T], len(nodes))
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		out[i].Node = n
+		wg.Go(func() {
+			c, err := agentclient.Dial(n.Conn)
+			if err != nil {
+				out[i].Err = err
+				return
+			}
+			defer c.Close()
+			v, err := fn(ctx, c)
+			out[i].Value, out[i].Err = v, err
+		})
+	}
+	wg.Wait()
+	return out
+}
