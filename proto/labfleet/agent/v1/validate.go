@@ -269,4 +269,3 @@ func (r *GetReplicationStatusRequest) Validate() error {
 	}
 	return nil
 }
-
