@@ -52,7 +52,7 @@ lint:
 	$(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	buf lint
-	@if git rev-parse --verify -q main >/dev/null; then buf breaking --against '.git#branch=main'; fi
+	@if git rev-parse --verify -q main >/dev/null; then echo "buf breaking --against .git#branch=main"; buf breaking --against '.git#branch=main'; fi
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -30,7 +30,7 @@ func getBody(url string) string {
 }
 
 // removeNodeContainers force-removes every container an agent of node made.
-func removeNodeContainers(t *testing.T, node string) {
+func removeNodeContainers(t testing.TB, node string) {
 	t.Helper()
 	cli := labtest.Docker(t)
 	t.Cleanup(func() {

@@ -20,7 +20,7 @@ type deployFlags struct {
 	labels                             []string
 	healthPath, healthType             string
 	healthPort                         int
-	healthTimeout                      time.Duration
+	healthTimeout, healthInterval      time.Duration
 	restart, network, user, workdir    string
 	memory                             string
 	cpus                               float64
@@ -45,6 +45,7 @@ func (f *deployFlags) bind(fs *pflag.FlagSet) {
 	fs.IntVar(&f.healthPort, "health-port", 0, "container port to probe (default: the first published port)")
 	fs.StringVar(&f.healthType, "health", "auto", "health gate: auto, http, docker (the image's HEALTHCHECK) or none")
 	fs.DurationVar(&f.healthTimeout, "timeout", 60*time.Second, "how long the new container has to become healthy")
+	fs.DurationVar(&f.healthInterval, "health-interval", time.Second, "time between health probes")
 	fs.StringVar(&f.restart, "restart", "unless-stopped", "restart policy: no, always, unless-stopped, on-failure[:N]")
 	fs.StringVar(&f.network, "network", "", "network mode (default: the engine's bridge)")
 	fs.StringVar(&f.user, "user", "", "user inside the container")
@@ -119,7 +120,8 @@ func (f *deployFlags) request(command []string) (*agentv1.DeployRequest, []strin
 		spec.MemoryBytes = n
 	}
 	req := &agentv1.DeployRequest{App: f.app, Image: f.image, Version: f.version, DeployId: f.deployID, Spec: spec,
-		Health: &agentv1.HealthCheck{HttpPath: f.healthPath, HttpPort: uint32(f.healthPort), Timeout: durationpb.New(f.healthTimeout)}}
+		Health: &agentv1.HealthCheck{HttpPath: f.healthPath, HttpPort: uint32(f.healthPort),
+			Timeout: durationpb.New(f.healthTimeout), Interval: durationpb.New(f.healthInterval)}}
 	switch f.healthType {
 	case "auto":
 	case "http":
