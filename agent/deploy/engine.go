@@ -58,6 +58,40 @@ func (e *Engine) lock(app, id, caller string) (func(), error) {
 	}, nil
 }
 
+// reconcileID is the lock holder name of the repair loop.
+const reconcileID = "reconcile"
+
+// lockForDeploy is lock for a deploy or rollback: it waits out the repair
+// loop (which holds a lock for a moment) but fails at once on another deploy.
+func (e *Engine) lockForDeploy(ctx context.Context, app, id, caller string) (func(), error) {
+	for {
+		unlock, err := e.lock(app, id, caller)
+		if err == nil || !e.heldBy(app, reconcileID) {
+			return unlock, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (e *Engine) heldBy(app, id string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	h, held := e.locks[app]
+	return held && h.deployID == id
+}
+
+// locked reports whether a deploy or repair holds the app's lock.
+func (e *Engine) locked(app string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_, held := e.locks[app]
+	return held
+}
+
 // appLabels selects an app's containers on this node only.
 func (e *Engine) appLabels(app string) map[string]string {
 	return map[string]string{LabelNode: e.node, LabelApp: app}

@@ -45,7 +45,7 @@ func (e *Engine) Reconcile(ctx context.Context) error {
 
 // withLock runs fn under the app's lock, skipping apps a deploy holds.
 func (e *Engine) withLock(app string, fn func() error) error {
-	unlock, err := e.lock(app, "reconcile", "labagent")
+	unlock, err := e.lock(app, reconcileID, "labagent")
 	if err != nil {
 		return nil
 	}
@@ -185,8 +185,16 @@ func (e *Engine) RepairLoop(ctx context.Context, interval time.Duration) {
 			return
 		case <-time.After(interval):
 		}
-		if js, err := e.store.Journals(); err != nil || len(js) > 0 {
+		// A journal of an app whose lock is held belongs to a deploy in
+		// progress; only one nobody holds was left behind.
+		js, err := e.store.Journals()
+		if err != nil {
 			needed = true
+		}
+		for _, j := range js {
+			if !e.locked(j.App) {
+				needed = true
+			}
 		}
 	}
 }

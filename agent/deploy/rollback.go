@@ -20,7 +20,7 @@ func (e *Engine) Rollback(ctx context.Context, req RollbackRequest, emit func(Ev
 		r.Replayed = true
 		return r, nil
 	}
-	unlock, err := e.lock(req.App, req.DeployID, req.Caller)
+	unlock, err := e.lockForDeploy(ctx, req.App, req.DeployID, req.Caller)
 	if err != nil {
 		return Result{}, err
 	}

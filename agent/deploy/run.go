@@ -66,7 +66,7 @@ func (e *Engine) Deploy(ctx context.Context, req Request, emit func(Event)) (Res
 			return Result{}, fmt.Errorf("%w: label %q: the labfleet.* labels are the agent's own", ErrInvalid, k)
 		}
 	}
-	unlock, err := e.lock(req.App, req.DeployID, req.Caller)
+	unlock, err := e.lockForDeploy(ctx, req.App, req.DeployID, req.Caller)
 	if err != nil {
 		return Result{}, err
 	}
