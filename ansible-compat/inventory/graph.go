@@ -13,7 +13,7 @@ import (
 // inventory_hostname. It returns nil for an unknown host. The result is a
 // copy the caller may change.
 func (inv *Inventory) HostVars(host string) map[string]any {
-	vars := inv.effectiveVars(host, inv.depths(), inv.memberships())
+	vars := inv.effectiveVars(host, inv.depths(), map[string]map[string]bool{host: inv.groupsOf(host)})
 	if vars != nil {
 		vars["inventory_hostname"] = host
 	}
@@ -150,6 +150,30 @@ func (inv *Inventory) ancestors(group string) map[string]bool {
 		}
 	}
 	return seen
+}
+
+// groupsOf returns every group host is in, directly or through children.
+func (inv *Inventory) groupsOf(host string) map[string]bool {
+	groups := map[string]bool{}
+	var stack []string
+	for name, g := range inv.Groups {
+		if containsString(g.Hosts, host) {
+			groups[name] = true
+			stack = append(stack, name)
+		}
+	}
+	parents := inv.parents()
+	for len(stack) > 0 {
+		g := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		for _, p := range parents[g] {
+			if !groups[p] {
+				groups[p] = true
+				stack = append(stack, p)
+			}
+		}
+	}
+	return groups
 }
 
 // memberships maps each host to every group it is in, directly or through

@@ -10,7 +10,7 @@ import (
 
 // maxRangeHosts bounds what one host entry may expand to; Ansible has no
 // limit, but a typo like web[1:99999999] should fail rather than eat memory.
-const maxRangeHosts = 100000
+const maxRangeHosts = 10000
 
 // Address forms from Ansible's parse_address, for splitting "host:port" off a
 // host entry. The IPv6 form keeps a quirk: only its first branch is anchored

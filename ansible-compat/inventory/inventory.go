@@ -21,9 +21,9 @@ import (
 
 // Inventory is a parsed Ansible inventory.
 type Inventory struct {
-	Source string           // file path
-	Hosts  map[string]*Host // every host, by name
-	Groups map[string]*Group
+	Source string            // file path
+	Hosts  map[string]*Host  // every host, by name
+	Groups map[string]*Group // always contains "all" and "ungrouped"
 
 	// Ansible keeps hosts and groups in the order it first saw them, and
 	// that order shows in ListJSON ("all" children, "ungrouped" hosts).
@@ -44,7 +44,7 @@ type Host struct {
 	Vars map[string]any // vars set on the host itself
 }
 
-// Group is one inventory group. Groups always contains "all" and "ungrouped".
+// Group is one inventory group.
 type Group struct {
 	Name     string
 	Hosts    []string // direct hosts, in file order
@@ -54,6 +54,7 @@ type Group struct {
 	// priority is ansible_group_priority; Ansible keeps it out of Vars.
 	priority    int
 	hasPriority bool
+	members     map[string]bool // Hosts as a set, while parsing
 }
 
 // Priority returns the group's ansible_group_priority (1 unless set).
@@ -168,11 +169,23 @@ func (inv *Inventory) addHost(name, group string, port any) error {
 		inv.Hosts[name] = h
 		inv.hostOrder = append(inv.hostOrder, name)
 	}
-	g := inv.Groups[group]
-	if !containsString(g.Hosts, name) {
+	inv.Groups[group].addHost(name)
+	return nil
+}
+
+// addHost appends a host unless the group has it already. The lookup set is
+// built on first use so that big ranges stay linear.
+func (g *Group) addHost(name string) {
+	if g.members == nil {
+		g.members = make(map[string]bool, len(g.Hosts))
+		for _, h := range g.Hosts {
+			g.members[h] = true
+		}
+	}
+	if !g.members[name] {
+		g.members[name] = true
 		g.Hosts = append(g.Hosts, name)
 	}
-	return nil
 }
 
 // addChild makes child (a group, or failing that a host) a member of parent,
@@ -184,9 +197,7 @@ func (inv *Inventory) addChild(parent, child string) error {
 	}
 	if _, ok := inv.Groups[child]; !ok {
 		if _, ok := inv.Hosts[child]; ok {
-			if !containsString(p.Hosts, child) {
-				p.Hosts = append(p.Hosts, child)
-			}
+			p.addHost(child)
 			return nil
 		}
 		return fmt.Errorf("%s is not a known host nor group", child)
@@ -237,18 +248,29 @@ func (inv *Inventory) finish() error {
 	}
 	ungrouped := inv.Groups["ungrouped"]
 	member := inv.memberships()
+	drop, add := map[string]bool{}, []string(nil)
 	for _, host := range inv.hostOrder {
 		groups := member[host]
 		if groups["ungrouped"] {
 			for g := range groups {
 				if g != "all" && g != "ungrouped" {
-					ungrouped.Hosts = removeString(ungrouped.Hosts, host)
+					drop[host] = true
 					break
 				}
 			}
 		} else if len(groups) == 0 || (len(groups) == 1 && groups["all"]) {
-			ungrouped.Hosts = append(ungrouped.Hosts, host)
+			add = append(add, host)
 		}
+	}
+	kept := ungrouped.Hosts[:0]
+	for _, h := range ungrouped.Hosts {
+		if !drop[h] {
+			kept = append(kept, h)
+		}
+	}
+	ungrouped.Hosts = append(kept, add...)
+	for _, g := range inv.Groups {
+		g.members = nil // parsing is over; Hosts is the truth from here on
 	}
 	return nil
 }
@@ -260,14 +282,4 @@ func containsString(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-func removeString(list []string, s string) []string {
-	out := list[:0]
-	for _, x := range list {
-		if x != s {
-			out = append(out, x)
-		}
-	}
-	return out
 }
