@@ -54,8 +54,11 @@ lint:
 	buf lint
 	@if git rev-parse --verify -q main >/dev/null; then echo "buf breaking --against .git#branch=main"; buf breaking --against '.git#branch=main'; fi
 
-bench: build
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+# bench runs every benchmark with the iteration counts docs/BENCHMARKS.md
+# reports; the figures there come from these commands.
+bench: deps build
+	$(GO) test -run '^$$' -bench Deploy_AgentVsByHand -benchtime 10x ./e2e/
+	$(GO) test -run '^$$' -bench Deploy_AgentRSS -benchtime 1x ./e2e/
 
 lab:
 	@echo "make lab is not ready yet: it lands with the lab issue (#8). Today: make build, then see README.md."; exit 1
