@@ -87,7 +87,7 @@ func TestController_DeployRollbackHistoryStatus(t *testing.T) {
 	if r.Code != 1 || !strings.Contains(r.Stderr, "failed on "+n1.Name) || !strings.Contains(r.Stdout, "not healthy within 5s") {
 		t.Fatalf("never-healthy deploy: want exit 1 failing on %s, got %d\n%s%s", n1.Name, r.Code, r.Stdout, r.Stderr)
 	}
-	if !strings.Contains(r.Stdout, "last log lines") || !strings.Contains(r.Stdout, "skipped") {
+	if !strings.Contains(r.Stdout, "last log lines") || !strings.Contains(r.Stdout, "not touched") {
 		t.Errorf("failure output lacks the log tail or the skipped node:\n%s", r.Stdout)
 	}
 	if getBody(url(n1)) != "v2" || getBody(url(n2)) != "v2" {
@@ -112,7 +112,7 @@ func TestController_DeployRollbackHistoryStatus(t *testing.T) {
 	if r.Code != 0 || !strings.Contains(r.Stdout, n1.Name) || !strings.Contains(r.Stdout, "v2") || !strings.Contains(r.Stdout, "v1") || !strings.Contains(r.Stdout, "healthy") {
 		t.Fatalf("status: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
-	r = controller(t, "-i", inv, "--insecure", "status", "--app", "nosuchapp")
+	r = controller(t, "-i", inv, "--insecure", "status", "--app", "nosuchapp", "--check")
 	if r.Code != 1 || !strings.Contains(r.Stderr, "no app nosuchapp") {
 		t.Fatalf("status of a missing app: want exit 1, got %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}

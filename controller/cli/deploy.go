@@ -15,29 +15,44 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/labfleet/labfleet/controller/fleet"
+	"github.com/labfleet/labfleet/controller/rollout"
 	"github.com/labfleet/labfleet/internal/agentclient"
 	agentv1 "github.com/labfleet/labfleet/proto/labfleet/agent/v1"
 )
 
 func newDeployCmd(g *globals) *cobra.Command {
 	f := &deployFlags{}
+	rf := &rollFlags{}
 	cmd := &cobra.Command{
 		Use:   "deploy --app NAME --image REF [flags] [-- COMMAND ARGS...]",
-		Short: "Deploy an image to the nodes, one node at a time, behind each agent's health gate",
+		Short: "Roll an image across the nodes, batch by batch, behind HAProxy and each agent's health gate",
 		Long: `deploy asks each selected node's agent to run --image as --app: pull, create the new
 container, stop the old one, start the new one and wait until it is healthy. When the
 new container does not become healthy the agent removes it and starts the old one again.
 
-Nodes are deployed one after the other; the first failure stops the rollout, so a bad
-image never reaches the next node. Exit codes: 0 every node succeeded (or was already
-up to date), 1 a deploy failed (the cause and the container's last log lines are
-printed), 2 usage.
+Nodes change --batch at a time (default 1). With --haproxy, each batch is first set to
+drain in the --haproxy-backend and given --drain-timeout for its sessions to end; after
+the deploy the rollout waits until HAProxy's health checks see the server up, sets it
+ready, and pauses --wait before the next batch. It never drains a batch while no other
+server is up, so users always have a node to talk to.
+
+The first failure stops the rollout, so a bad image never reaches the next batch; the
+nodes already changed are rolled back unless --no-auto-revert. A fleet lock lets one
+deploy of an app run at a time (--lock-wait to queue instead of failing). --dry-run
+prints the plan and changes nothing.
+
+Exit codes: 0 every node succeeded (or was already up to date), 1 a deploy failed (the
+summary says which node runs which version), 2 usage. Under GitHub Actions
+(GITHUB_ACTIONS=true) nodes are log groups, failures ::error:: annotations, secrets are
+masked, a summary table goes to $GITHUB_STEP_SUMMARY and version, result and deploy-id
+to $GITHUB_OUTPUT.
 
 Secret values (--secret-env, registry passwords) are read from files or the environment,
 never from the command line, and never printed.`,
 		Example: `  labcontroller -i inventory.ini deploy --app todo --image registry.example:5000/todo:v2 \
     --port 8000:8000 --env DB_HOST=127.0.0.1 --secret-env DB_PASSWORD=@/etc/labfleet/db.pass \
-    --health-path /healthz --timeout 60s
+    --health-path /healthz --haproxy /run/haproxy/admin.sock --haproxy-backend app
+  labcontroller -i inventory.ini deploy --app todo --image todo:v2 --dry-run
   labcontroller -i inventory.ini --limit node1 deploy --app todo --image todo:v2 --pull never`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(g); err != nil {
@@ -47,6 +62,9 @@ never from the command line, and never printed.`,
 			if err != nil {
 				return err
 			}
+			if err := rf.check(); err != nil {
+				return err
+			}
 			nodes, err := g.nodes()
 			if err != nil {
 				return err
@@ -54,91 +72,121 @@ never from the command line, and never printed.`,
 			if req.DeployId == "" {
 				req.DeployId = newDeployID()
 			}
-			return runDeploys(cmd, g, nodes, req.GetApp(), secrets, func(ctx context.Context, c *agentclient.Conn) (streamRecv, error) {
-				return c.Agent.Deploy(ctx, req)
-			})
+			lb, err := newBalancer(g)
+			if err != nil {
+				return err
+			}
+			if rf.dryRun {
+				return dryRun(cmd, g, nodes, lb, req)
+			}
+			release, err := rf.lock(cmd.Context(), req.GetApp(), req.GetDeployId(), "deploy "+req.GetImage())
+			if err != nil {
+				return err
+			}
+			defer release()
+			return roll(cmd, g, rf, nodes, lb, req.GetApp(), req.GetVersion(), req.GetDeployId(), secrets, true,
+				func(ctx context.Context, c *agentclient.Conn) (grpc.ClientStream, error) {
+					return c.Agent.Deploy(ctx, req)
+				})
 		},
 	}
 	f.bind(cmd.Flags())
+	rf.bind(cmd.Flags())
 	return cmd
 }
 
-// streamRecv is what Deploy and Rollback streams have in common.
-type streamRecv interface {
-	grpc.ClientStream
-}
-
-// nodeResult is one node's outcome of a deploy or rollback.
-type nodeResult struct {
-	Node    string                `json:"node"`
-	Address string                `json:"address"`
-	Result  *agentv1.DeployResult `json:"result,omitempty"`
-	Error   string                `json:"error,omitempty"`
-	Skipped bool                  `json:"skipped,omitempty"`
-}
-
-// runDeploys runs start on each node in turn, printing progress, and stops
-// at the first failure.
-func runDeploys(cmd *cobra.Command, g *globals, nodes []fleet.Node, app string, secrets []string,
-	start func(ctx context.Context, c *agentclient.Conn) (streamRecv, error)) error {
-	out := &masker{w: cmd.OutOrStdout(), secrets: secrets}
-	t0 := time.Now()
-	var results []nodeResult
-	failedAt := -1
-	for i, n := range nodes {
-		if failedAt >= 0 {
-			results = append(results, nodeResult{Node: n.Name, Address: n.Addr(), Skipped: true})
-			continue
-		}
-		fmt.Fprintf(out, "==> %s (%s)\n", n.Name, n.Addr())
-		res, err := deployOne(cmd.Context(), n, out, t0, start)
-		nr := nodeResult{Node: n.Name, Address: n.Addr(), Result: res}
-		if err != nil {
-			nr.Error = err.Error()
-			fmt.Fprintf(out, "    %s: %s\n", n.Name, nr.Error)
-			failedAt = i
-		} else if res.GetOutcome() == agentv1.DeployOutcome_DEPLOY_OUTCOME_FAILED {
-			failedAt = i
-		}
-		results = append(results, nr)
+// roll runs a rollout of start (a Deploy or Rollback call) and prints it.
+func roll(cmd *cobra.Command, g *globals, rf *rollFlags, nodes []fleet.Node, lb *balancer, app, version, deployID string,
+	secrets []string, autoRevert bool, start func(ctx context.Context, c *agentclient.Conn) (grpc.ClientStream, error)) error {
+	out := cmd.OutOrStdout()
+	rep := newReporter(out, rf.batch, secrets)
+	ag := &fleetAgents{nodes: map[string]fleet.Node{}, rep: rep, start: start, deployID: deployID, app: app}
+	for _, n := range nodes {
+		ag.nodes[n.Name] = n
 	}
-	printSummary(out, g.output, app, results, time.Since(t0))
-	if failedAt >= 0 {
-		return failed{msg: fmt.Sprintf("%s failed on %s; %d later node(s) not touched", app, nodes[failedAt].Name, len(nodes)-failedAt-1)}
+	plan := rf.plan(nodes)
+	plan.AutoRevert = plan.AutoRevert && autoRevert
+	var bal rollout.Balancer
+	if lb != nil {
+		bal = lb
+	}
+	s := rollout.Run(cmd.Context(), plan, ag, bal, rep)
+	if version == "" && s.Failed == nil {
+		for _, o := range s.Nodes {
+			if v := o.Result.GetVersion(); v != "" {
+				version = v
+			}
+		}
+	}
+	printRollout(&masker{w: out, secrets: secrets}, g.output, app, s)
+	if rep.gha {
+		if err := ghaFinish(app, version, deployID, s); err != nil {
+			fmt.Fprintf(cmd.ErrOrStderr(), "labcontroller: %v\n", err)
+		}
+	}
+	switch {
+	case s.Preflight != nil:
+		return failed{msg: "nothing was changed: " + s.Preflight.Error()}
+	case s.Failed != nil:
+		var runs []string
+		for _, o := range s.Nodes {
+			runs = append(runs, fmt.Sprintf("%s runs %s", o.Node.Name, orDash(o.Running())))
+		}
+		return failed{msg: fmt.Sprintf("%s failed on %s; %s", app, s.Failed.Node.Name, strings.Join(runs, ", "))}
 	}
 	return nil
 }
 
-func deployOne(ctx context.Context, n fleet.Node, out io.Writer, t0 time.Time, start func(ctx context.Context, c *agentclient.Conn) (streamRecv, error)) (*agentv1.DeployResult, error) {
-	c, err := agentclient.Dial(n.Conn)
+// fleetAgents runs the rollout's calls on the agents.
+type fleetAgents struct {
+	nodes    map[string]fleet.Node
+	rep      *reporter
+	start    func(ctx context.Context, c *agentclient.Conn) (grpc.ClientStream, error)
+	deployID string
+	app      string
+}
+
+func (a *fleetAgents) Apply(ctx context.Context, n rollout.Node) (*agentv1.DeployResult, error) {
+	return a.stream(ctx, n, a.start)
+}
+
+func (a *fleetAgents) Revert(ctx context.Context, n rollout.Node, version string) (*agentv1.DeployResult, error) {
+	req := &agentv1.RollbackRequest{App: a.app, Version: version, DeployId: a.deployID + "-revert"}
+	return a.stream(ctx, n, func(ctx context.Context, c *agentclient.Conn) (grpc.ClientStream, error) {
+		return c.Agent.Rollback(ctx, req)
+	})
+}
+
+func (a *fleetAgents) stream(ctx context.Context, n rollout.Node, start func(ctx context.Context, c *agentclient.Conn) (grpc.ClientStream, error)) (*agentv1.DeployResult, error) {
+	fn := a.nodes[n.Name]
+	c, err := agentclient.Dial(fn.Conn)
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
-	stream, err := start(ctx, c)
+	s, err := start(ctx, c)
 	if err != nil {
-		return nil, errors.New(agentclient.Describe(n.Addr(), err))
+		return nil, errors.New(agentclient.Describe(fn.Addr(), err))
 	}
 	for {
-		ev, res, err := recvDeploy(stream)
+		ev, res, err := recvDeploy(s)
 		if err == io.EOF {
-			return nil, fmt.Errorf("agent at %s ended the stream without a result", n.Addr())
+			return nil, fmt.Errorf("agent at %s ended the stream without a result", fn.Addr())
 		}
 		if err != nil {
-			return nil, errors.New(agentclient.Describe(n.Addr(), err))
+			return nil, errors.New(agentclient.Describe(fn.Addr(), err))
 		}
 		if ev != nil {
-			fmt.Fprintf(out, "    [%s %6.1fs] %-8s %s\n", n.Name, time.Since(t0).Seconds(), phaseName(ev.GetPhase()), ev.GetMessage())
+			a.rep.Event(n.Name, ev)
 		}
 		if res != nil {
-			printResult(out, n.Name, res)
 			return res, nil
 		}
 	}
 }
 
 // recvDeploy reads one message of a Deploy or Rollback stream.
-func recvDeploy(s streamRecv) (*agentv1.DeployEvent, *agentv1.DeployResult, error) {
+func recvDeploy(s grpc.ClientStream) (*agentv1.DeployEvent, *agentv1.DeployResult, error) {
 	switch st := s.(type) {
 	case grpc.ServerStreamingClient[agentv1.DeployResponse]:
 		m, err := st.Recv()
@@ -158,42 +206,43 @@ func outcomeName(o agentv1.DeployOutcome) string {
 	return strings.ToLower(strings.TrimPrefix(o.String(), "DEPLOY_OUTCOME_"))
 }
 
-func printResult(out io.Writer, node string, r *agentv1.DeployResult) {
-	fmt.Fprintf(out, "    %s: %s: %s\n", node, strings.ToUpper(outcomeName(r.GetOutcome())), r.GetMessage())
-	if len(r.GetLogTail()) > 0 {
-		fmt.Fprintf(out, "    last log lines of the failed container:\n")
-		for _, l := range r.GetLogTail() {
-			fmt.Fprintf(out, "      | %s\n", l)
-		}
-	}
+type nodeJSON struct {
+	Node     string                `json:"node"`
+	Result   string                `json:"result"`
+	Running  string                `json:"running,omitempty"`
+	Deploy   *agentv1.DeployResult `json:"deploy,omitempty"`
+	Revert   *agentv1.DeployResult `json:"revert,omitempty"`
+	Error    string                `json:"error,omitempty"`
+	TookSecs float64               `json:"took_seconds"`
 }
 
-func printSummary(out io.Writer, format, app string, rs []nodeResult, took time.Duration) {
+func printRollout(out io.Writer, format, app string, s *rollout.Summary) {
 	if format == "json" {
-		writeJSON(out, rs)
+		var rows []nodeJSON
+		for _, o := range s.Nodes {
+			r := nodeJSON{Node: o.Node.Name, Result: nodeResultText(o), Running: o.Running(), Deploy: o.Result, Revert: o.Reverted, TookSecs: o.Took.Seconds()}
+			if o.Err != nil {
+				r.Error = o.Err.Error()
+			}
+			rows = append(rows, r)
+		}
+		writeJSON(out, rows)
 		return
 	}
-	fmt.Fprintf(out, "\n%s: %s\n", app, took.Round(100*time.Millisecond))
+	if s.Preflight != nil {
+		fmt.Fprintf(out, "%s: nothing changed: %s\n", app, s.Preflight)
+		return
+	}
+	fmt.Fprintf(out, "\n%s: %s\n", app, s.Took.Round(100*time.Millisecond))
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tRESULT\tVERSION\tPREVIOUS\tDEPLOY ID\tTOOK")
-	for _, r := range rs {
-		switch {
-		case r.Skipped:
-			fmt.Fprintf(tw, "%s\tskipped\t-\t-\t-\t-\n", r.Node)
-		case r.Error != "":
-			fmt.Fprintf(tw, "%s\terror\t-\t-\t-\t-\n", r.Node)
-		default:
-			res := r.Result
-			running := res.GetVersion()
-			if res.GetOutcome() == agentv1.DeployOutcome_DEPLOY_OUTCOME_FAILED {
-				running = "none"
-				if res.GetPreviousVersion() != "" {
-					running = res.GetPreviousVersion() + " (kept)"
-				}
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Node, outcomeName(res.GetOutcome()), running,
-				orDash(res.GetPreviousVersion()), res.GetDeployId(), res.GetDuration().AsDuration().Round(100*time.Millisecond))
+	fmt.Fprintln(tw, "NODE\tRESULT\tRUNNING\tPREVIOUS\tDEPLOY ID\tTOOK")
+	for _, o := range s.Nodes {
+		if o.Skipped {
+			fmt.Fprintf(tw, "%s\tnot touched\t-\t-\t-\t-\n", o.Node.Name)
+			continue
 		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", o.Node.Name, nodeResultText(o), orDash(o.Running()),
+			orDash(o.Result.GetPreviousVersion()), orDash(o.Result.GetDeployId()), o.Took.Round(100*time.Millisecond))
 	}
 	tw.Flush()
 }

@@ -46,6 +46,8 @@ type globals struct {
 	conn      fleet.Defaults
 	timeout   time.Duration
 	output    string
+	haproxy   string
+	backend   string
 }
 
 // nodes resolves the selected nodes; inventory problems are usage errors.
@@ -114,6 +116,8 @@ labagent_key and labagent_token_file.`,
 	pf.BoolVar(&g.conn.Insecure, "insecure", false, "plaintext to agents on loopback addresses (the one-machine lab)")
 	pf.DurationVar(&g.timeout, "timeout", 10*time.Second, "deadline for each agent call")
 	pf.StringVarP(&g.output, "output", "o", "table", "output format: table or json")
+	pf.StringVar(&g.haproxy, "haproxy", os.Getenv("LABFLEET_HAPROXY"), "HAProxy admin socket (unix path or host:port) in front of the nodes (env LABFLEET_HAPROXY)")
+	pf.StringVar(&g.backend, "haproxy-backend", os.Getenv("LABFLEET_HAPROXY_BACKEND"), "HAProxy backend whose servers are the nodes (env LABFLEET_HAPROXY_BACKEND)")
 
 	root.AddCommand(newInfoCmd(g), newCertsCmd(), newDeployCmd(g), newRollbackCmd(g), newHistoryCmd(g), newStatusCmd(g))
 	for _, c := range root.Commands() {

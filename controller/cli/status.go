@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -16,13 +17,16 @@ import (
 
 func newStatusCmd(g *globals) *cobra.Command {
 	var app string
+	var check bool
 	cmd := &cobra.Command{
-		Use:   "status [--app NAME]",
-		Short: "Show the apps on each node: version, digest, health, restarts",
-		Long: `status lists every app (or --app) on each selected node. It exits 1 when a node is
-unreachable or an app is not running.`,
+		Use:   "status [--app NAME] [--check]",
+		Short: "Show the apps on each node: version, digest, health, restarts, HAProxy state; flag drift",
+		Long: `status lists every app (or --app) on each selected node, with its HAProxy server state
+when --haproxy is given. Apps whose nodes run different versions (or where some nodes
+lack the app) are marked DRIFT. It exits 1 when a node is unreachable; with --check it
+also exits 1 on drift or when an app is not healthy, for CI and cron.`,
 		Example: `  labcontroller -i inventory.ini status
-  labcontroller -i inventory.ini status --app todo -o json`,
+  labcontroller -i inventory.ini status --app todo --check --haproxy /run/haproxy/admin.sock --haproxy-backend app`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkOutput(g); err != nil {
@@ -37,72 +41,140 @@ unreachable or an app is not running.`,
 			if err != nil {
 				return err
 			}
+			lb, err := newBalancer(g)
+			if err != nil {
+				return err
+			}
 			res := fleet.Each(cmd.Context(), nodes, func(ctx context.Context, c *agentclient.Conn) ([]*agentv1.App, error) {
 				ctx, cancel := context.WithTimeout(ctx, g.timeout)
 				defer cancel()
 				r, err := c.Agent.ListApps(ctx, &agentv1.ListAppsRequest{})
 				return r.GetApps(), err
 			})
-			type row struct {
-				Node  string         `json:"node"`
-				Error string         `json:"error,omitempty"`
-				Apps  []*agentv1.App `json:"apps"`
-			}
-			var rows []row
-			var bad []string
-			out := cmd.OutOrStdout()
-			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NODE\tAPP\tVERSION\tDIGEST\tHEALTH\tSTATE\tRESTARTS\tUP\tRETAINED")
-			for _, r := range res {
-				if r.Err != nil {
-					msg := agentclient.Describe(r.Node.Addr(), r.Err)
-					rows = append(rows, row{Node: r.Node.Name, Error: msg})
-					bad = append(bad, r.Node.Name+": "+msg)
-					fmt.Fprintf(tw, "%s\t-\t-\t-\tUNREACHABLE\t-\t-\t-\t-\n", r.Node.Name)
-					continue
-				}
-				var apps []*agentv1.App
-				for _, a := range r.Value {
-					if app == "" || a.GetName() == app {
-						apps = append(apps, a)
-					}
-				}
-				if app != "" && len(apps) == 0 {
-					bad = append(bad, fmt.Sprintf("%s: no app %s", r.Node.Name, app))
-					fmt.Fprintf(tw, "%s\t%s\t-\t-\tMISSING\t-\t-\t-\t-\n", r.Node.Name, app)
-				}
-				rows = append(rows, row{Node: r.Node.Name, Apps: apps})
-				if app == "" && len(apps) == 0 {
-					fmt.Fprintf(tw, "%s\t(no apps)\t-\t-\t-\t-\t-\t-\t-\n", r.Node.Name)
-				}
-				for _, a := range apps {
-					health := strings.ToLower(strings.TrimPrefix(a.GetHealth().String(), "APP_HEALTH_"))
-					if a.GetHealth() != agentv1.AppHealth_APP_HEALTH_HEALTHY && a.GetHealth() != agentv1.AppHealth_APP_HEALTH_NONE {
-						bad = append(bad, fmt.Sprintf("%s: %s is %s", r.Node.Name, a.GetName(), health))
-						health = strings.ToUpper(health)
-					}
-					up := "-"
-					if a.GetState() == "running" && a.GetStartedAt() != nil {
-						up = time.Since(a.GetStartedAt().AsTime()).Round(time.Second).String()
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.Node.Name, a.GetName(), orDash(a.GetVersion()),
-						shortDigest(a.GetImageDigest()), health, orDash(a.GetState()), a.GetRestartCount(), up,
-						orDash(strings.Join(a.GetRetainedVersions(), ",")))
-				}
-			}
-			if g.output == "json" {
-				writeJSON(out, rows)
-			} else {
-				tw.Flush()
-			}
-			if len(bad) > 0 {
-				return failed{msg: strings.Join(bad, "\n")}
-			}
-			return nil
+			return printStatus(cmd, g, lb, app, check, res)
 		},
 	}
 	cmd.Flags().StringVar(&app, "app", "", "only this app")
+	cmd.Flags().BoolVar(&check, "check", false, "exit 1 on version drift or an unhealthy app")
 	return cmd
+}
+
+type statusRow struct {
+	Node     string `json:"node"`
+	App      string `json:"app,omitempty"`
+	Version  string `json:"version,omitempty"`
+	Digest   string `json:"digest,omitempty"`
+	Health   string `json:"health,omitempty"`
+	State    string `json:"state,omitempty"`
+	Restarts int32  `json:"restarts"`
+	Up       string `json:"up,omitempty"`
+	Retained string `json:"retained,omitempty"`
+	LB       string `json:"haproxy,omitempty"`
+	Drift    bool   `json:"drift,omitempty"`
+	Error    string `json:"error,omitempty"`
+}
+
+func printStatus(cmd *cobra.Command, g *globals, lb *balancer, only string, check bool, res []fleet.Result[[]*agentv1.App]) error {
+	ctx := cmd.Context()
+	var rows []*statusRow
+	var unreachable, problems []string
+	versions := map[string]map[string]bool{} // app -> versions seen
+	present := map[string]int{}              // app -> nodes that have it
+	reachable := 0
+	for _, r := range res {
+		lbState := ""
+		if lb != nil {
+			lbState = lb.state(ctx, serverName(r.Node))
+		}
+		if r.Err != nil {
+			msg := agentclient.Describe(r.Node.Addr(), r.Err)
+			unreachable = append(unreachable, r.Node.Name+": "+msg)
+			rows = append(rows, &statusRow{Node: r.Node.Name, Health: "UNREACHABLE", LB: lbState, Error: msg})
+			continue
+		}
+		reachable++
+		found := false
+		for _, a := range r.Value {
+			if only != "" && a.GetName() != only {
+				continue
+			}
+			found = true
+			health := strings.ToLower(strings.TrimPrefix(a.GetHealth().String(), "APP_HEALTH_"))
+			if a.GetHealth() != agentv1.AppHealth_APP_HEALTH_HEALTHY && a.GetHealth() != agentv1.AppHealth_APP_HEALTH_NONE {
+				problems = append(problems, fmt.Sprintf("%s: %s is %s", r.Node.Name, a.GetName(), health))
+				health = strings.ToUpper(health)
+			}
+			up := ""
+			if a.GetState() == "running" && a.GetStartedAt() != nil {
+				up = time.Since(a.GetStartedAt().AsTime()).Round(time.Second).String()
+			}
+			if versions[a.GetName()] == nil {
+				versions[a.GetName()] = map[string]bool{}
+			}
+			versions[a.GetName()][a.GetVersion()+"@"+a.GetImageDigest()] = true
+			present[a.GetName()]++
+			rows = append(rows, &statusRow{Node: r.Node.Name, App: a.GetName(), Version: a.GetVersion(), Digest: a.GetImageDigest(),
+				Health: health, State: a.GetState(), Restarts: a.GetRestartCount(), Up: up,
+				Retained: strings.Join(a.GetRetainedVersions(), ","), LB: lbState})
+		}
+		if !found {
+			rows = append(rows, &statusRow{Node: r.Node.Name, App: only, Health: "MISSING", LB: lbState})
+			if only != "" {
+				problems = append(problems, fmt.Sprintf("%s: no app %s", r.Node.Name, only))
+			}
+		}
+	}
+	var drifted []string
+	for app, vs := range versions {
+		if len(vs) > 1 || present[app] < reachable {
+			drifted = append(drifted, app)
+			for _, row := range rows {
+				if row.App == app || (row.App == "" && row.Health == "MISSING") {
+					row.Drift = true
+				}
+			}
+		}
+	}
+	sort.Strings(drifted)
+	out := cmd.OutOrStdout()
+	if g.output == "json" {
+		writeJSON(out, rows)
+	} else {
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		hdr := "NODE\tAPP\tVERSION\tDIGEST\tHEALTH\tSTATE\tRESTARTS\tUP\tRETAINED"
+		if lb != nil {
+			hdr += "\tHAPROXY"
+		}
+		fmt.Fprintln(tw, hdr+"\t")
+		for _, r := range rows {
+			version := orDash(r.Version)
+			if r.Drift {
+				version = "*" + version
+			}
+			line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s", r.Node, orDash(r.App), version, shortDigest(r.Digest), orDash(r.Health),
+				orDash(r.State), r.Restarts, orDash(r.Up), orDash(r.Retained))
+			if lb != nil {
+				line += "\t" + orDash(r.LB)
+			}
+			fmt.Fprintln(tw, line+"\t")
+		}
+		tw.Flush()
+		if len(drifted) > 0 {
+			fmt.Fprintf(out, "\n* DRIFT: the nodes do not all run the same version of %s\n", strings.Join(drifted, ", "))
+		}
+	}
+	var fail []string
+	fail = append(fail, unreachable...)
+	if check {
+		for _, a := range drifted {
+			fail = append(fail, "version drift in "+a)
+		}
+		fail = append(fail, problems...)
+	}
+	if len(fail) > 0 {
+		return failed{msg: strings.Join(fail, "\n")}
+	}
+	return nil
 }
 
 func shortDigest(d string) string {
