@@ -11,9 +11,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	agentv1 "github.com/labfleet/labfleet/proto/labfleet/agent/v1"
 	"github.com/labfleet/labfleet/internal/agentclient"
 	"github.com/labfleet/labfleet/internal/labtest"
+	agentv1 "github.com/labfleet/labfleet/proto/labfleet/agent/v1"
 )
 
 func TestAgent_EnvironmentAndConfigFile(t *testing.T) {

@@ -154,7 +154,6 @@ func TestRollout_LockDryRunAndUnreachableHAProxy(t *testing.T) {
 	if first.Code != 0 || queued.Code != 0 || l.version(l.n1) != "v2" || l.version(l.n2) != "v2" {
 		t.Fatalf("slow deploy %d, queued deploy %d (node1 %q node2 %q)\n%s%s", first.Code, queued.Code, l.version(l.n1), l.version(l.n2), queued.Stdout, queued.Stderr)
 	}
-
 }
 
 func TestRollout_AutoRevertWhenALaterNodeFails(t *testing.T) {
