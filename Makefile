@@ -59,6 +59,8 @@ lint:
 bench: deps build
 	$(GO) test -run '^$$' -bench Deploy_AgentVsByHand -benchtime 10x ./e2e/
 	$(GO) test -run '^$$' -bench Deploy_AgentRSS -benchtime 1x ./e2e/
+	$(GO) test -run '^$$' -bench Rollout_VsByHand -benchtime 1x -count 3 ./e2e/
+	$(GO) test -run '^$$' -bench Rollout_20Agents -benchtime 1x ./e2e/
 
 lab:
 	@echo "make lab is not ready yet: it lands with the lab issue (#8). Today: make build, then see README.md."; exit 1
