@@ -22,6 +22,9 @@ const (
 	LabelDeployID = "labfleet.deploy-id"
 	LabelHealth   = "labfleet.health"
 	LabelSpecHash = "labfleet.spec-hash"
+	// LabelDigest is the image's registry digest (or local ID) at deploy
+	// time, so status and rollbacks report the same digest the deploy did.
+	LabelDigest = "labfleet.image-digest"
 )
 
 // Errors the service maps to gRPC codes.
@@ -52,6 +55,34 @@ const (
 	PhaseRecord
 	PhaseRevert
 )
+
+var outcomeNames = [...]string{"unknown", "succeeded", "failed", "unchanged", "interrupted"}
+
+func (o Outcome) String() string {
+	if int(o) < len(outcomeNames) {
+		return outcomeNames[o]
+	}
+	return "unknown"
+}
+
+func (k Kind) String() string {
+	switch k {
+	case KindDeploy:
+		return "deploy"
+	case KindRollback:
+		return "rollback"
+	}
+	return "unknown"
+}
+
+// Digest is the image digest recorded on the container at deploy time,
+// else the local image ID.
+func (c *Container) Digest() string {
+	if d := c.Labels[LabelDigest]; d != "" {
+		return d
+	}
+	return c.ImageID
+}
 
 var phaseNames = [...]string{"", "lock", "pull", "create", "stop-old", "start", "health", "prune", "record", "revert"}
 

@@ -81,6 +81,11 @@ func (e *Engine) waitHealthy(ctx context.Context, id string, h Health, emit func
 		case c.State == "exited" || c.State == "dead":
 			return &gateError{fmt.Sprintf("container exited with code %d during the health gate", c.ExitCode)}
 		case c.RestartCount > 0:
+			// A running container's exit code reads 0 again; name it only
+			// while the container is down.
+			if c.Running {
+				return &gateError{fmt.Sprintf("container restarted %d time(s) during the health gate", c.RestartCount)}
+			}
 			return &gateError{fmt.Sprintf("container restarted %d time(s) during the health gate (last exit code %d)", c.RestartCount, c.ExitCode)}
 		}
 		if c.Running {

@@ -51,7 +51,7 @@ func (e *Engine) Rollback(ctx context.Context, req RollbackRequest, emit func(Ev
 		return Result{}, fmt.Errorf("%w: %s of %s is not retained on %s (retained: %s)", ErrNotFound, what, req.App, e.node, list)
 	}
 	r.res.Version, r.res.Image, r.res.ContainerID = target.Labels[LabelVersion], target.Image, target.ID
-	r.res.ImageDigest = target.ImageID
+	r.res.ImageDigest = target.Digest()
 	r.j.Version, r.j.Image, r.j.NewContainer, r.j.NewIsRetained = r.res.Version, target.Image, target.ID, true
 	r.emit(Event{Phase: PhaseLock, Message: fmt.Sprintf("locked %s on %s for rollback %s to version %s", req.App, e.node, req.DeployID, r.res.Version)})
 	if err := e.store.SaveJournal(r.j); err != nil {

@@ -22,6 +22,9 @@ type run struct {
 	old  *Container // the app's current container before this run, if any
 	// oldWasRunning: only a container that was serving is started again on revert.
 	oldWasRunning bool
+	// revertIncomplete: a revert step failed (e.g. the engine went away), so
+	// the journal stays and the repair loop finishes the revert later.
+	revertIncomplete bool
 }
 
 func (e *Engine) newRun(kind Kind, app, id, caller string, emit func(Event)) *run {
@@ -90,6 +93,10 @@ func (r *run) deploy(ctx context.Context, req Request) (Result, error) {
 		return Result{}, err
 	}
 	r.setOld(e.current(ctx, req.App, cs))
+	r.res.Version = req.Version
+	if r.res.Version == "" {
+		r.res.Version = versionOf(req.Image, "")
+	}
 
 	img, err := e.ensureImage(ctx, req, r.emit)
 	if err != nil {
@@ -99,13 +106,13 @@ func (r *run) deploy(ctx context.Context, req Request) (Result, error) {
 		return r.fail(ctx, PhasePull, err.Error(), nil), nil
 	}
 	r.res.ImageDigest = digestOf(img, req.Image)
-	r.res.Version = req.Version
 	if r.res.Version == "" {
 		r.res.Version = versionOf(req.Image, r.res.ImageDigest)
 	}
 	r.j.Version = r.res.Version
 	health := resolveHealth(req.Health, req.Spec, img)
 	cfg := e.containerConfig(req, r.res.Version, health)
+	cfg.Labels[LabelDigest] = r.res.ImageDigest
 
 	if o := r.old; o != nil && o.Running && o.ImageID == img.ID && o.Labels[LabelSpecHash] == cfg.Labels[LabelSpecHash] {
 		r.res.Version, r.res.ContainerID = o.Labels[LabelVersion], o.ID
@@ -189,13 +196,15 @@ func (r *run) fail(ctx context.Context, phase Phase, cause string, _ error) Resu
 		if r.j.NewIsRetained {
 			_ = e.rt.Stop(ctx, id, 0)
 		} else if err := e.rt.Remove(ctx, id); err != nil && !errors.Is(err, ErrNotFound) {
-			msg += "; cannot remove the new container: " + err.Error()
+			msg += "; cannot remove the new container yet (the agent retries): " + err.Error()
+			r.revertIncomplete = true
 		}
 		r.res.ContainerID = ""
 	}
 	if r.old != nil && r.oldWasRunning && phase >= PhaseStopOld {
 		if note := r.restoreOld(ctx); note != "" {
-			msg += "; " + note
+			msg += "; " + note + " (the agent retries)"
+			r.revertIncomplete = true
 		} else {
 			msg += fmt.Sprintf("; version %s is serving again", r.res.PreviousVersion)
 			r.res.ContainerID = r.old.ID
@@ -238,7 +247,9 @@ func (r *run) finish(o Outcome, msg string) Result {
 		r.e.log.Error("cannot record deploy result", "app", r.res.App, "deploy_id", r.res.DeployID, "err", err)
 		return r.res
 	}
-	if err := r.e.store.DropJournal(r.res.App); err != nil {
+	if r.revertIncomplete {
+		r.e.log.Warn("revert incomplete; the repair loop will finish it", "app", r.res.App, "deploy_id", r.res.DeployID)
+	} else if err := r.e.store.DropJournal(r.res.App); err != nil {
 		r.e.log.Warn("cannot drop journal", "app", r.res.App, "err", err)
 	}
 	r.e.log.Info("deploy finished", "app", r.res.App, "deploy_id", r.res.DeployID, "kind", r.res.Kind, "outcome", r.res.Outcome,

@@ -155,7 +155,7 @@ var healthPB = map[string]agentv1.AppHealth{
 func (s *Service) appPB(a deploy.App) *agentv1.App {
 	out := &agentv1.App{Name: a.Name, Node: s.NodeName, Health: healthPB[a.Health], RetainedVersions: a.RetainedVersions}
 	if c := a.Container; c != nil {
-		out.ContainerId, out.ContainerName, out.Image, out.ImageDigest = c.ID, c.Name, c.Image, c.ImageID
+		out.ContainerId, out.ContainerName, out.Image, out.ImageDigest = c.ID, c.Name, c.Image, c.Digest()
 		out.Version, out.DeployId, out.State = c.Labels[deploy.LabelVersion], c.Labels[deploy.LabelDeployID], c.State
 		out.RestartCount, out.StartedAt, out.LastExitCode = int32(c.RestartCount), ts(c.StartedAt), int32(c.ExitCode)
 		for _, p := range c.Ports {

@@ -140,7 +140,7 @@ func (b *balancer) Up(ctx context.Context, server string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return s.Operational, nil
+	return s.Healthy(), nil
 }
 
 // state is the server's state for status output.
