@@ -20,10 +20,10 @@ const svc = "labfleet.agent.v1.AgentService"
 
 // grpcurl exit codes are 64 + the gRPC status code.
 const (
-	grpcurlInternal        = 64 + 13
-	grpcurlUnauthenticated = 64 + 16
-	grpcurlInvalidArgument = 64 + 3
-	grpcurlUnimplemented   = 64 + 12
+	grpcurlInternal           = 64 + 13
+	grpcurlUnauthenticated    = 64 + 16
+	grpcurlInvalidArgument    = 64 + 3
+	grpcurlFailedPrecondition = 64 + 9
 )
 
 func grpcurl(t *testing.T, env []string, args ...string) labtest.Result {
@@ -194,7 +194,7 @@ func TestAgent_PanicBecomesInternalAndAgentKeepsServing(t *testing.T) {
 	}
 }
 
-func TestAgent_ValidationAndUnimplemented(t *testing.T) {
+func TestAgent_ValidationAndUnconfiguredMariaDB(t *testing.T) {
 	a := labtest.StartAgent(t, labtest.AgentOptions{Name: "node1", Mode: labtest.Insecure})
 	r := grpcurl(t, nil, "-plaintext", "-d", `{"app":"Bad_Name"}`, a.Addr, svc+"/GetApp")
 	if r.Code != grpcurlInvalidArgument || !strings.Contains(r.Stderr, "invalid app") {
@@ -205,8 +205,8 @@ func TestAgent_ValidationAndUnimplemented(t *testing.T) {
 		t.Fatalf("bad port: want InvalidArgument naming the field, got %d\n%s", r.Code, r.Stderr)
 	}
 	r = grpcurl(t, nil, "-plaintext", "-d", `{}`, a.Addr, svc+"/GetReplicationStatus")
-	if r.Code != grpcurlUnimplemented || !strings.Contains(r.Stderr, "not available in labagent") {
-		t.Fatalf("replication status: want Unimplemented with a clear message, got %d\n%s", r.Code, r.Stderr)
+	if r.Code != grpcurlFailedPrecondition || !strings.Contains(r.Stderr, "--mariadb-addr") {
+		t.Fatalf("replication status without MariaDB: want FailedPrecondition saying how to configure it, got %d\n%s", r.Code, r.Stderr)
 	}
 }
 

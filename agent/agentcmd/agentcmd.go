@@ -24,6 +24,7 @@ import (
 	"github.com/labfleet/labfleet/agent/deploy"
 	"github.com/labfleet/labfleet/agent/docker"
 	"github.com/labfleet/labfleet/agent/nodestats"
+	"github.com/labfleet/labfleet/agent/replication"
 	"github.com/labfleet/labfleet/agent/server"
 	"github.com/labfleet/labfleet/agent/service"
 	"github.com/labfleet/labfleet/internal/version"
@@ -38,6 +39,9 @@ type options struct {
 	dockerHost string
 	logFormat  string
 	logLevel   string
+	dbAddr     string
+	dbUser     string
+	dbPassFile string
 }
 
 // Main runs labagent with args and returns the process exit code.
@@ -107,6 +111,9 @@ Flags win over the environment, which wins over the file.`,
 	f.StringVar(&o.srv.MetricsListen, "metrics-listen", "", "serve Prometheus /metrics on HOST:PORT (off when empty)")
 	f.DurationVar(&o.srv.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight RPCs may finish after SIGTERM")
 	f.StringVar(&o.dockerHost, "docker-host", "", "Docker Engine address (default: DOCKER_HOST or the local socket)")
+	f.StringVar(&o.dbAddr, "mariadb-addr", "", "the node's MariaDB HOST:PORT, for replication (off when empty)")
+	f.StringVar(&o.dbUser, "mariadb-user", "root", "MariaDB admin user (needs replication admin privileges and CREATE USER)")
+	f.StringVar(&o.dbPassFile, "mariadb-password-file", "", "file holding the MariaDB admin password (or set LABAGENT_MARIADB_PASSWORD)")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	return cmd
@@ -175,6 +182,19 @@ func resolve(fs *pflag.FlagSet, o *options) error {
 	return nil
 }
 
+// mariadbPassword reads the admin password from --mariadb-password-file or
+// LABAGENT_MARIADB_PASSWORD; never from a flag value, which `ps` would show.
+func mariadbPassword(o options) (string, error) {
+	if o.dbPassFile != "" {
+		b, err := os.ReadFile(o.dbPassFile)
+		if err != nil {
+			return "", fmt.Errorf("%w: cannot read --mariadb-password-file: %v", errUsage, err)
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	}
+	return os.Getenv("LABAGENT_MARIADB_PASSWORD"), nil
+}
+
 func newLogger(o options, w io.Writer) (*slog.Logger, error) {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(o.logLevel)); err != nil {
@@ -212,6 +232,18 @@ func run(ctx context.Context, o options, logw io.Writer) error {
 	}
 	svc := service.New(o.nodeName, o.publishIP, engine, &nodestats.Collector{})
 	svc.Deploys = deploy.New(engine, store, o.nodeName, o.publishIP, log)
+	if o.dbAddr != "" {
+		pw, err := mariadbPassword(o)
+		if err != nil {
+			return err
+		}
+		m, err := replication.Open(o.dbAddr, o.dbUser, pw)
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		svc.MariaDB = m
+	}
 	srv, err := server.New(o.srv, svc, log)
 	if err != nil {
 		return err

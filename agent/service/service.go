@@ -13,6 +13,7 @@ import (
 
 	"github.com/labfleet/labfleet/agent/deploy"
 	"github.com/labfleet/labfleet/agent/identity"
+	"github.com/labfleet/labfleet/agent/replication"
 	"github.com/labfleet/labfleet/agent/nodestats"
 	"github.com/labfleet/labfleet/internal/version"
 	agentv1 "github.com/labfleet/labfleet/proto/labfleet/agent/v1"
@@ -34,6 +35,9 @@ type Service struct {
 	Stats     *nodestats.Collector
 	// Deploys runs container deploys; nil in a build without them.
 	Deploys *deploy.Engine
+	// MariaDB is the node's database; nil when the agent was started
+	// without --mariadb-addr.
+	MariaDB *replication.Manager
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 
@@ -55,7 +59,7 @@ func (s *Service) now() time.Time {
 }
 
 // Capabilities lists what this agent build serves, for GetInfo.
-var Capabilities = []string{"info", "node-stats", "deploy"}
+var Capabilities = []string{"info", "node-stats", "deploy", "replication"}
 
 // GetInfo reports the agent, its node and the reachability of the engine.
 // An unreachable engine is reported, not returned as an error: the agent is
@@ -85,6 +89,16 @@ func (s *Service) GetInfo(ctx context.Context, _ *agentv1.GetInfoRequest) (*agen
 		}
 	} else {
 		resp.Docker.Error = "no Docker Engine configured"
+	}
+	if s.MariaDB != nil {
+		resp.Mariadb.Configured, resp.Mariadb.Address = true, s.MariaDB.Addr()
+		mctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		if v, err := s.MariaDB.Ping(mctx); err != nil {
+			resp.Mariadb.Error = err.Error()
+		} else {
+			resp.Mariadb.Reachable, resp.Mariadb.Version = true, v
+		}
 	}
 	return resp, nil
 }

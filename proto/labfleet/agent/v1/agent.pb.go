@@ -3363,6 +3363,106 @@ func (x *ReplicationConnection) GetGtidSlavePos() string {
 	return ""
 }
 
+// VerifyReplicationRequest writes one marker and looks for others.
+type VerifyReplicationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Marker to write on this node (replicated like any row); empty writes none.
+	WriteMarker string `protobuf:"bytes,1,opt,name=write_marker,json=writeMarker,proto3" json:"write_marker,omitempty"`
+	// Markers written on other nodes to look for here.
+	ReadMarkers   []string `protobuf:"bytes,2,rep,name=read_markers,json=readMarkers,proto3" json:"read_markers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyReplicationRequest) Reset() {
+	*x = VerifyReplicationRequest{}
+	mi := &file_labfleet_agent_v1_agent_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyReplicationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyReplicationRequest) ProtoMessage() {}
+
+func (x *VerifyReplicationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_labfleet_agent_v1_agent_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyReplicationRequest.ProtoReflect.Descriptor instead.
+func (*VerifyReplicationRequest) Descriptor() ([]byte, []int) {
+	return file_labfleet_agent_v1_agent_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *VerifyReplicationRequest) GetWriteMarker() string {
+	if x != nil {
+		return x.WriteMarker
+	}
+	return ""
+}
+
+func (x *VerifyReplicationRequest) GetReadMarkers() []string {
+	if x != nil {
+		return x.ReadMarkers
+	}
+	return nil
+}
+
+// VerifyReplicationResponse lists the markers found.
+type VerifyReplicationResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FoundMarkers  []string               `protobuf:"bytes,1,rep,name=found_markers,json=foundMarkers,proto3" json:"found_markers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyReplicationResponse) Reset() {
+	*x = VerifyReplicationResponse{}
+	mi := &file_labfleet_agent_v1_agent_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyReplicationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyReplicationResponse) ProtoMessage() {}
+
+func (x *VerifyReplicationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_labfleet_agent_v1_agent_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyReplicationResponse.ProtoReflect.Descriptor instead.
+func (*VerifyReplicationResponse) Descriptor() ([]byte, []int) {
+	return file_labfleet_agent_v1_agent_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *VerifyReplicationResponse) GetFoundMarkers() []string {
+	if x != nil {
+		return x.FoundMarkers
+	}
+	return nil
+}
+
 var File_labfleet_agent_v1_agent_proto protoreflect.FileDescriptor
 
 const file_labfleet_agent_v1_agent_proto_rawDesc = "" +
@@ -3626,7 +3726,12 @@ const file_labfleet_agent_v1_agent_proto_rawDesc = "" +
 	"using_gtid\x18\f \x01(\tR\tusingGtid\x12\x1e\n" +
 	"\vgtid_io_pos\x18\r \x01(\tR\tgtidIoPos\x12$\n" +
 	"\x0egtid_slave_pos\x18\x0e \x01(\tR\fgtidSlavePosB\x18\n" +
-	"\x16_seconds_behind_master*x\n" +
+	"\x16_seconds_behind_master\"`\n" +
+	"\x18VerifyReplicationRequest\x12!\n" +
+	"\fwrite_marker\x18\x01 \x01(\tR\vwriteMarker\x12!\n" +
+	"\fread_markers\x18\x02 \x03(\tR\vreadMarkers\"@\n" +
+	"\x19VerifyReplicationResponse\x12#\n" +
+	"\rfound_markers\x18\x01 \x03(\tR\ffoundMarkers*x\n" +
 	"\n" +
 	"PullPolicy\x12\x1b\n" +
 	"\x17PULL_POLICY_UNSPECIFIED\x10\x00\x12\x16\n" +
@@ -3674,7 +3779,7 @@ const file_labfleet_agent_v1_agent_proto_rawDesc = "" +
 	"\x14APP_HEALTH_UNHEALTHY\x10\x02\x12\x17\n" +
 	"\x13APP_HEALTH_STARTING\x10\x03\x12\x13\n" +
 	"\x0fAPP_HEALTH_NONE\x10\x04\x12\x16\n" +
-	"\x12APP_HEALTH_STOPPED\x10\x052\xda\x06\n" +
+	"\x12APP_HEALTH_STOPPED\x10\x052\xca\a\n" +
 	"\fAgentService\x12P\n" +
 	"\aGetInfo\x12!.labfleet.agent.v1.GetInfoRequest\x1a\".labfleet.agent.v1.GetInfoResponse\x12_\n" +
 	"\fGetNodeStats\x12&.labfleet.agent.v1.GetNodeStatsRequest\x1a'.labfleet.agent.v1.GetNodeStatsResponse\x12O\n" +
@@ -3685,7 +3790,8 @@ const file_labfleet_agent_v1_agent_proto_rawDesc = "" +
 	"\n" +
 	"GetHistory\x12$.labfleet.agent.v1.GetHistoryRequest\x1a%.labfleet.agent.v1.GetHistoryResponse\x12w\n" +
 	"\x14ConfigureReplication\x12..labfleet.agent.v1.ConfigureReplicationRequest\x1a/.labfleet.agent.v1.ConfigureReplicationResponse\x12w\n" +
-	"\x14GetReplicationStatus\x12..labfleet.agent.v1.GetReplicationStatusRequest\x1a/.labfleet.agent.v1.GetReplicationStatusResponseB>Z<github.com/labfleet/labfleet/proto/labfleet/agent/v1;agentv1b\x06proto3"
+	"\x14GetReplicationStatus\x12..labfleet.agent.v1.GetReplicationStatusRequest\x1a/.labfleet.agent.v1.GetReplicationStatusResponse\x12n\n" +
+	"\x11VerifyReplication\x12+.labfleet.agent.v1.VerifyReplicationRequest\x1a,.labfleet.agent.v1.VerifyReplicationResponseB>Z<github.com/labfleet/labfleet/proto/labfleet/agent/v1;agentv1b\x06proto3"
 
 var (
 	file_labfleet_agent_v1_agent_proto_rawDescOnce sync.Once
@@ -3700,7 +3806,7 @@ func file_labfleet_agent_v1_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_labfleet_agent_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_labfleet_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_labfleet_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_labfleet_agent_v1_agent_proto_goTypes = []any{
 	(PullPolicy)(0),                      // 0: labfleet.agent.v1.PullPolicy
 	(DeployStrategy)(0),                  // 1: labfleet.agent.v1.DeployStrategy
@@ -3746,52 +3852,54 @@ var file_labfleet_agent_v1_agent_proto_goTypes = []any{
 	(*GetReplicationStatusResponse)(nil), // 41: labfleet.agent.v1.GetReplicationStatusResponse
 	(*ServerFacts)(nil),                  // 42: labfleet.agent.v1.ServerFacts
 	(*ReplicationConnection)(nil),        // 43: labfleet.agent.v1.ReplicationConnection
-	nil,                                  // 44: labfleet.agent.v1.ContainerSpec.EnvEntry
-	nil,                                  // 45: labfleet.agent.v1.ContainerSpec.SecretEnvEntry
-	nil,                                  // 46: labfleet.agent.v1.ContainerSpec.LabelsEntry
-	(*timestamppb.Timestamp)(nil),        // 47: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),          // 48: google.protobuf.Duration
+	(*VerifyReplicationRequest)(nil),     // 44: labfleet.agent.v1.VerifyReplicationRequest
+	(*VerifyReplicationResponse)(nil),    // 45: labfleet.agent.v1.VerifyReplicationResponse
+	nil,                                  // 46: labfleet.agent.v1.ContainerSpec.EnvEntry
+	nil,                                  // 47: labfleet.agent.v1.ContainerSpec.SecretEnvEntry
+	nil,                                  // 48: labfleet.agent.v1.ContainerSpec.LabelsEntry
+	(*timestamppb.Timestamp)(nil),        // 49: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),          // 50: google.protobuf.Duration
 }
 var file_labfleet_agent_v1_agent_proto_depIdxs = []int32{
-	47, // 0: labfleet.agent.v1.GetInfoResponse.started_at:type_name -> google.protobuf.Timestamp
-	48, // 1: labfleet.agent.v1.GetInfoResponse.uptime:type_name -> google.protobuf.Duration
+	49, // 0: labfleet.agent.v1.GetInfoResponse.started_at:type_name -> google.protobuf.Timestamp
+	50, // 1: labfleet.agent.v1.GetInfoResponse.uptime:type_name -> google.protobuf.Duration
 	10, // 2: labfleet.agent.v1.GetInfoResponse.docker:type_name -> labfleet.agent.v1.DockerInfo
 	11, // 3: labfleet.agent.v1.GetInfoResponse.mariadb:type_name -> labfleet.agent.v1.MariaDBInfo
 	14, // 4: labfleet.agent.v1.GetNodeStatsResponse.memory:type_name -> labfleet.agent.v1.MemoryStats
 	15, // 5: labfleet.agent.v1.GetNodeStatsResponse.disks:type_name -> labfleet.agent.v1.DiskUsage
-	47, // 6: labfleet.agent.v1.GetNodeStatsResponse.collected_at:type_name -> google.protobuf.Timestamp
+	49, // 6: labfleet.agent.v1.GetNodeStatsResponse.collected_at:type_name -> google.protobuf.Timestamp
 	17, // 7: labfleet.agent.v1.DeployRequest.spec:type_name -> labfleet.agent.v1.ContainerSpec
 	20, // 8: labfleet.agent.v1.DeployRequest.health:type_name -> labfleet.agent.v1.HealthCheck
 	21, // 9: labfleet.agent.v1.DeployRequest.registry_auth:type_name -> labfleet.agent.v1.RegistryAuth
 	1,  // 10: labfleet.agent.v1.DeployRequest.strategy:type_name -> labfleet.agent.v1.DeployStrategy
 	0,  // 11: labfleet.agent.v1.DeployRequest.pull_policy:type_name -> labfleet.agent.v1.PullPolicy
 	18, // 12: labfleet.agent.v1.ContainerSpec.ports:type_name -> labfleet.agent.v1.PortMapping
-	44, // 13: labfleet.agent.v1.ContainerSpec.env:type_name -> labfleet.agent.v1.ContainerSpec.EnvEntry
-	45, // 14: labfleet.agent.v1.ContainerSpec.secret_env:type_name -> labfleet.agent.v1.ContainerSpec.SecretEnvEntry
+	46, // 13: labfleet.agent.v1.ContainerSpec.env:type_name -> labfleet.agent.v1.ContainerSpec.EnvEntry
+	47, // 14: labfleet.agent.v1.ContainerSpec.secret_env:type_name -> labfleet.agent.v1.ContainerSpec.SecretEnvEntry
 	19, // 15: labfleet.agent.v1.ContainerSpec.mounts:type_name -> labfleet.agent.v1.Mount
-	46, // 16: labfleet.agent.v1.ContainerSpec.labels:type_name -> labfleet.agent.v1.ContainerSpec.LabelsEntry
-	48, // 17: labfleet.agent.v1.ContainerSpec.stop_timeout:type_name -> google.protobuf.Duration
+	48, // 16: labfleet.agent.v1.ContainerSpec.labels:type_name -> labfleet.agent.v1.ContainerSpec.LabelsEntry
+	50, // 17: labfleet.agent.v1.ContainerSpec.stop_timeout:type_name -> google.protobuf.Duration
 	2,  // 18: labfleet.agent.v1.Mount.type:type_name -> labfleet.agent.v1.MountType
 	3,  // 19: labfleet.agent.v1.HealthCheck.type:type_name -> labfleet.agent.v1.HealthCheckType
-	48, // 20: labfleet.agent.v1.HealthCheck.timeout:type_name -> google.protobuf.Duration
-	48, // 21: labfleet.agent.v1.HealthCheck.interval:type_name -> google.protobuf.Duration
+	50, // 20: labfleet.agent.v1.HealthCheck.timeout:type_name -> google.protobuf.Duration
+	50, // 21: labfleet.agent.v1.HealthCheck.interval:type_name -> google.protobuf.Duration
 	25, // 22: labfleet.agent.v1.DeployResponse.event:type_name -> labfleet.agent.v1.DeployEvent
 	26, // 23: labfleet.agent.v1.DeployResponse.result:type_name -> labfleet.agent.v1.DeployResult
 	20, // 24: labfleet.agent.v1.RollbackRequest.health:type_name -> labfleet.agent.v1.HealthCheck
 	25, // 25: labfleet.agent.v1.RollbackResponse.event:type_name -> labfleet.agent.v1.DeployEvent
 	26, // 26: labfleet.agent.v1.RollbackResponse.result:type_name -> labfleet.agent.v1.DeployResult
-	47, // 27: labfleet.agent.v1.DeployEvent.time:type_name -> google.protobuf.Timestamp
+	49, // 27: labfleet.agent.v1.DeployEvent.time:type_name -> google.protobuf.Timestamp
 	4,  // 28: labfleet.agent.v1.DeployEvent.phase:type_name -> labfleet.agent.v1.DeployPhase
 	6,  // 29: labfleet.agent.v1.DeployResult.kind:type_name -> labfleet.agent.v1.DeployKind
 	5,  // 30: labfleet.agent.v1.DeployResult.outcome:type_name -> labfleet.agent.v1.DeployOutcome
 	4,  // 31: labfleet.agent.v1.DeployResult.failed_phase:type_name -> labfleet.agent.v1.DeployPhase
-	47, // 32: labfleet.agent.v1.DeployResult.started_at:type_name -> google.protobuf.Timestamp
-	47, // 33: labfleet.agent.v1.DeployResult.finished_at:type_name -> google.protobuf.Timestamp
-	48, // 34: labfleet.agent.v1.DeployResult.duration:type_name -> google.protobuf.Duration
+	49, // 32: labfleet.agent.v1.DeployResult.started_at:type_name -> google.protobuf.Timestamp
+	49, // 33: labfleet.agent.v1.DeployResult.finished_at:type_name -> google.protobuf.Timestamp
+	50, // 34: labfleet.agent.v1.DeployResult.duration:type_name -> google.protobuf.Duration
 	31, // 35: labfleet.agent.v1.GetAppResponse.app:type_name -> labfleet.agent.v1.App
 	31, // 36: labfleet.agent.v1.ListAppsResponse.apps:type_name -> labfleet.agent.v1.App
 	7,  // 37: labfleet.agent.v1.App.health:type_name -> labfleet.agent.v1.AppHealth
-	47, // 38: labfleet.agent.v1.App.started_at:type_name -> google.protobuf.Timestamp
+	49, // 38: labfleet.agent.v1.App.started_at:type_name -> google.protobuf.Timestamp
 	18, // 39: labfleet.agent.v1.App.ports:type_name -> labfleet.agent.v1.PortMapping
 	26, // 40: labfleet.agent.v1.GetHistoryResponse.entries:type_name -> labfleet.agent.v1.DeployResult
 	35, // 41: labfleet.agent.v1.ConfigureReplicationRequest.settings:type_name -> labfleet.agent.v1.ServerSettings
@@ -3810,17 +3918,19 @@ var file_labfleet_agent_v1_agent_proto_depIdxs = []int32{
 	32, // 54: labfleet.agent.v1.AgentService.GetHistory:input_type -> labfleet.agent.v1.GetHistoryRequest
 	34, // 55: labfleet.agent.v1.AgentService.ConfigureReplication:input_type -> labfleet.agent.v1.ConfigureReplicationRequest
 	40, // 56: labfleet.agent.v1.AgentService.GetReplicationStatus:input_type -> labfleet.agent.v1.GetReplicationStatusRequest
-	9,  // 57: labfleet.agent.v1.AgentService.GetInfo:output_type -> labfleet.agent.v1.GetInfoResponse
-	13, // 58: labfleet.agent.v1.AgentService.GetNodeStats:output_type -> labfleet.agent.v1.GetNodeStatsResponse
-	22, // 59: labfleet.agent.v1.AgentService.Deploy:output_type -> labfleet.agent.v1.DeployResponse
-	24, // 60: labfleet.agent.v1.AgentService.Rollback:output_type -> labfleet.agent.v1.RollbackResponse
-	28, // 61: labfleet.agent.v1.AgentService.GetApp:output_type -> labfleet.agent.v1.GetAppResponse
-	30, // 62: labfleet.agent.v1.AgentService.ListApps:output_type -> labfleet.agent.v1.ListAppsResponse
-	33, // 63: labfleet.agent.v1.AgentService.GetHistory:output_type -> labfleet.agent.v1.GetHistoryResponse
-	38, // 64: labfleet.agent.v1.AgentService.ConfigureReplication:output_type -> labfleet.agent.v1.ConfigureReplicationResponse
-	41, // 65: labfleet.agent.v1.AgentService.GetReplicationStatus:output_type -> labfleet.agent.v1.GetReplicationStatusResponse
-	57, // [57:66] is the sub-list for method output_type
-	48, // [48:57] is the sub-list for method input_type
+	44, // 57: labfleet.agent.v1.AgentService.VerifyReplication:input_type -> labfleet.agent.v1.VerifyReplicationRequest
+	9,  // 58: labfleet.agent.v1.AgentService.GetInfo:output_type -> labfleet.agent.v1.GetInfoResponse
+	13, // 59: labfleet.agent.v1.AgentService.GetNodeStats:output_type -> labfleet.agent.v1.GetNodeStatsResponse
+	22, // 60: labfleet.agent.v1.AgentService.Deploy:output_type -> labfleet.agent.v1.DeployResponse
+	24, // 61: labfleet.agent.v1.AgentService.Rollback:output_type -> labfleet.agent.v1.RollbackResponse
+	28, // 62: labfleet.agent.v1.AgentService.GetApp:output_type -> labfleet.agent.v1.GetAppResponse
+	30, // 63: labfleet.agent.v1.AgentService.ListApps:output_type -> labfleet.agent.v1.ListAppsResponse
+	33, // 64: labfleet.agent.v1.AgentService.GetHistory:output_type -> labfleet.agent.v1.GetHistoryResponse
+	38, // 65: labfleet.agent.v1.AgentService.ConfigureReplication:output_type -> labfleet.agent.v1.ConfigureReplicationResponse
+	41, // 66: labfleet.agent.v1.AgentService.GetReplicationStatus:output_type -> labfleet.agent.v1.GetReplicationStatusResponse
+	45, // 67: labfleet.agent.v1.AgentService.VerifyReplication:output_type -> labfleet.agent.v1.VerifyReplicationResponse
+	58, // [58:68] is the sub-list for method output_type
+	48, // [48:58] is the sub-list for method input_type
 	48, // [48:48] is the sub-list for extension type_name
 	48, // [48:48] is the sub-list for extension extendee
 	0,  // [0:48] is the sub-list for field type_name
@@ -3846,7 +3956,7 @@ func file_labfleet_agent_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_labfleet_agent_v1_agent_proto_rawDesc), len(file_labfleet_agent_v1_agent_proto_rawDesc)),
 			NumEnums:      8,
-			NumMessages:   39,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -36,6 +36,7 @@ const (
 	AgentService_GetHistory_FullMethodName           = "/labfleet.agent.v1.AgentService/GetHistory"
 	AgentService_ConfigureReplication_FullMethodName = "/labfleet.agent.v1.AgentService/ConfigureReplication"
 	AgentService_GetReplicationStatus_FullMethodName = "/labfleet.agent.v1.AgentService/GetReplicationStatus"
+	AgentService_VerifyReplication_FullMethodName    = "/labfleet.agent.v1.AgentService/VerifyReplication"
 )
 
 // AgentServiceClient is the client API for AgentService service.
@@ -65,6 +66,9 @@ type AgentServiceClient interface {
 	ConfigureReplication(ctx context.Context, in *ConfigureReplicationRequest, opts ...grpc.CallOption) (*ConfigureReplicationResponse, error)
 	// GetReplicationStatus reports server facts and every replication connection.
 	GetReplicationStatus(ctx context.Context, in *GetReplicationStatusRequest, opts ...grpc.CallOption) (*GetReplicationStatusResponse, error)
+	// VerifyReplication writes a marker row and reports which markers
+	// (written on other nodes) this node has received: proof that data flows.
+	VerifyReplication(ctx context.Context, in *VerifyReplicationRequest, opts ...grpc.CallOption) (*VerifyReplicationResponse, error)
 }
 
 type agentServiceClient struct {
@@ -183,6 +187,16 @@ func (c *agentServiceClient) GetReplicationStatus(ctx context.Context, in *GetRe
 	return out, nil
 }
 
+func (c *agentServiceClient) VerifyReplication(ctx context.Context, in *VerifyReplicationRequest, opts ...grpc.CallOption) (*VerifyReplicationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(VerifyReplicationResponse)
+	err := c.cc.Invoke(ctx, AgentService_VerifyReplication_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AgentServiceServer is the server API for AgentService service.
 // All implementations must embed UnimplementedAgentServiceServer
 // for forward compatibility.
@@ -210,6 +224,9 @@ type AgentServiceServer interface {
 	ConfigureReplication(context.Context, *ConfigureReplicationRequest) (*ConfigureReplicationResponse, error)
 	// GetReplicationStatus reports server facts and every replication connection.
 	GetReplicationStatus(context.Context, *GetReplicationStatusRequest) (*GetReplicationStatusResponse, error)
+	// VerifyReplication writes a marker row and reports which markers
+	// (written on other nodes) this node has received: proof that data flows.
+	VerifyReplication(context.Context, *VerifyReplicationRequest) (*VerifyReplicationResponse, error)
 	mustEmbedUnimplementedAgentServiceServer()
 }
 
@@ -246,6 +263,9 @@ func (UnimplementedAgentServiceServer) ConfigureReplication(context.Context, *Co
 }
 func (UnimplementedAgentServiceServer) GetReplicationStatus(context.Context, *GetReplicationStatusRequest) (*GetReplicationStatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetReplicationStatus not implemented")
+}
+func (UnimplementedAgentServiceServer) VerifyReplication(context.Context, *VerifyReplicationRequest) (*VerifyReplicationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method VerifyReplication not implemented")
 }
 func (UnimplementedAgentServiceServer) mustEmbedUnimplementedAgentServiceServer() {}
 func (UnimplementedAgentServiceServer) testEmbeddedByValue()                      {}
@@ -416,6 +436,24 @@ func _AgentService_GetReplicationStatus_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AgentService_VerifyReplication_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(VerifyReplicationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServiceServer).VerifyReplication(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AgentService_VerifyReplication_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServiceServer).VerifyReplication(ctx, req.(*VerifyReplicationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AgentService_ServiceDesc is the grpc.ServiceDesc for AgentService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -450,6 +488,10 @@ var AgentService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetReplicationStatus",
 			Handler:    _AgentService_GetReplicationStatus_Handler,
+		},
+		{
+			MethodName: "VerifyReplication",
+			Handler:    _AgentService_VerifyReplication_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

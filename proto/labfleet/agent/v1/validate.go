@@ -269,3 +269,18 @@ func (r *GetReplicationStatusRequest) Validate() error {
 	}
 	return nil
 }
+
+var markerRe = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+
+// Validate checks a VerifyReplicationRequest.
+func (r *VerifyReplicationRequest) Validate() error {
+	if m := r.GetWriteMarker(); m != "" && !markerRe.MatchString(m) {
+		return fieldErr("write_marker", "%q must be 1-128 letters, digits, '.', '_', ':' or '-'", m)
+	}
+	for i, m := range r.GetReadMarkers() {
+		if !markerRe.MatchString(m) {
+			return fieldErr(fmt.Sprintf("read_markers[%d]", i), "%q must be 1-128 letters, digits, '.', '_', ':' or '-'", m)
+		}
+	}
+	return nil
+}

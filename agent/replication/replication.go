@@ -1,0 +1,180 @@
+// Package replication is the agent's side of MariaDB replication: it reads
+// the server's replication facts and every named connection, and brings the
+// server to a desired state (global settings, the replication account,
+// one named connection per peer) idempotently: what already matches is left
+// alone, and what drifted is repaired.
+//
+// It never runs RESET MASTER, never drops data and never logs passwords.
+// Managing the replication account happens with sql_log_bin=0, so that each
+// node's account is its own and nothing about it replicates.
+package replication
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// Errors the service maps to gRPC codes.
+var (
+	// ErrUnavailable: the server cannot be reached or refuses the agent.
+	ErrUnavailable = errors.New("MariaDB unavailable")
+	// ErrPrecondition: the server is not set up for replication (needs my.cnf and a restart).
+	ErrPrecondition = errors.New("MariaDB is not ready for replication")
+	// ErrConflict: a connection is broken in a way a re-run cannot fix without --force.
+	ErrConflict = errors.New("replication needs attention")
+)
+
+// Manager manages one MariaDB server.
+type Manager struct {
+	db   *sql.DB
+	addr string
+}
+
+// Open prepares a connection pool to addr (host:port) as user. It does
+// not connect yet; Ping or any call reports an unreachable server.
+func Open(addr, user, password string) (*Manager, error) {
+	cfg := mysql.NewConfig()
+	cfg.Net, cfg.Addr, cfg.User, cfg.Passwd = "tcp", addr, user, password
+	cfg.Timeout, cfg.ReadTimeout, cfg.WriteTimeout = 5*time.Second, 30*time.Second, 30*time.Second
+	cfg.ParseTime = true
+	db, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		return nil, fmt.Errorf("cannot set up MariaDB client: %w", err)
+	}
+	db.SetMaxOpenConns(4)
+	db.SetConnMaxIdleTime(time.Minute)
+	return &Manager{db: db, addr: addr}, nil
+}
+
+// Close closes the pool.
+func (m *Manager) Close() error { return m.db.Close() }
+
+// Addr is the server's address.
+func (m *Manager) Addr() string { return m.addr }
+
+// wrap classifies driver errors: connection and authentication failures
+// are ErrUnavailable with a hint; others keep MariaDB's message.
+func (m *Manager) wrap(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		switch me.Number {
+		case 1045:
+			return fmt.Errorf("%w: MariaDB at %s refused the agent's admin credentials (%s); check --mariadb-user and --mariadb-password-file", ErrUnavailable, m.addr, me.Message)
+		case 1227, 1044, 1142:
+			return fmt.Errorf("%w: the agent's MariaDB user lacks a privilege for %s (%s); it needs SUPER or the REPLICATION/BINLOG ADMIN privileges and CREATE USER", ErrUnavailable, what, me.Message)
+		}
+		return fmt.Errorf("%s: MariaDB error %d: %s", what, me.Number, me.Message)
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, mysql.ErrInvalidConn) || strings.Contains(err.Error(), "dial tcp") || strings.Contains(err.Error(), "connection refused") {
+		return fmt.Errorf("%w: cannot reach MariaDB at %s: %v", ErrUnavailable, m.addr, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// Ping reports the server's version.
+func (m *Manager) Ping(ctx context.Context) (string, error) {
+	var v string
+	if err := m.db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&v); err != nil {
+		return "", m.wrap("ping", err)
+	}
+	return v, nil
+}
+
+// Facts are the server variables replication depends on.
+type Facts struct {
+	Version                                     string
+	ServerID, DomainID                          uint32
+	LogBin, LogSlaveUpdates, ReadOnly           bool
+	BinlogFormat                                string
+	GtidBinlogPos, GtidSlavePos, GtidCurrentPos string
+	AutoIncIncrement, AutoIncOffset             uint32
+}
+
+// Facts reads the server's replication variables.
+func (m *Manager) Facts(ctx context.Context) (Facts, error) {
+	var f Facts
+	err := m.db.QueryRowContext(ctx, `SELECT @@version, @@server_id, @@gtid_domain_id, @@log_bin, @@log_slave_updates,
+		@@read_only, @@binlog_format, @@gtid_binlog_pos, @@gtid_slave_pos, @@gtid_current_pos,
+		@@auto_increment_increment, @@auto_increment_offset`).Scan(&f.Version, &f.ServerID, &f.DomainID, &f.LogBin,
+		&f.LogSlaveUpdates, &f.ReadOnly, &f.BinlogFormat, &f.GtidBinlogPos, &f.GtidSlavePos, &f.GtidCurrentPos,
+		&f.AutoIncIncrement, &f.AutoIncOffset)
+	return f, m.wrap("read server variables", err)
+}
+
+// Connection is one row of SHOW ALL SLAVES STATUS, read by column name.
+type Connection struct {
+	Name, MasterHost, MasterUser string
+	MasterPort                   uint32
+	IORunning, SQLRunning        string
+	SecondsBehind                *int64
+	LastIOErrno, LastSQLErrno    uint32
+	LastIOError, LastSQLError    string
+	UsingGtid                    string
+	GtidIOPos, GtidSlavePos      string
+}
+
+// Running reports whether both threads run.
+func (c Connection) Running() bool { return c.IORunning == "Yes" && c.SQLRunning == "Yes" }
+
+// Connections lists every named connection (or only name).
+func (m *Manager) Connections(ctx context.Context, name string) ([]Connection, error) {
+	rows, err := m.db.QueryContext(ctx, "SHOW ALL SLAVES STATUS")
+	if err != nil {
+		return nil, m.wrap("SHOW ALL SLAVES STATUS", err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, m.wrap("SHOW ALL SLAVES STATUS", err)
+	}
+	var out []Connection
+	for rows.Next() {
+		raw := make([]sql.RawBytes, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range raw {
+			ptrs[i] = &raw[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, m.wrap("SHOW ALL SLAVES STATUS", err)
+		}
+		col := map[string]sql.RawBytes{}
+		for i, c := range cols {
+			col[c] = raw[i]
+		}
+		c := Connection{
+			Name: string(col["Connection_name"]), MasterHost: string(col["Master_Host"]), MasterUser: string(col["Master_User"]),
+			MasterPort: uint32(atoi(col["Master_Port"])), IORunning: string(col["Slave_IO_Running"]), SQLRunning: string(col["Slave_SQL_Running"]),
+			LastIOErrno: uint32(atoi(col["Last_IO_Errno"])), LastIOError: string(col["Last_IO_Error"]),
+			LastSQLErrno: uint32(atoi(col["Last_SQL_Errno"])), LastSQLError: string(col["Last_SQL_Error"]),
+			UsingGtid: string(col["Using_Gtid"]), GtidIOPos: string(col["Gtid_IO_Pos"]), GtidSlavePos: string(col["Gtid_Slave_Pos"]),
+		}
+		if v := col["Seconds_Behind_Master"]; v != nil {
+			n := int64(atoi(v))
+			c.SecondsBehind = &n
+		}
+		if name == "" || c.Name == name {
+			out = append(out, c)
+		}
+	}
+	return out, m.wrap("SHOW ALL SLAVES STATUS", rows.Err())
+}
+
+func atoi(b []byte) int {
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			break
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n
+}

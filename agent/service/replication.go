@@ -1,0 +1,111 @@
+package service
+
+import (
+	"context"
+	"errors"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/labfleet/labfleet/agent/replication"
+	agentv1 "github.com/labfleet/labfleet/proto/labfleet/agent/v1"
+)
+
+// replicationStatus maps replication errors to gRPC codes.
+func replicationStatus(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, replication.ErrUnavailable):
+		return status.Error(codes.Unavailable, err.Error())
+	case errors.Is(err, replication.ErrPrecondition), errors.Is(err, replication.ErrConflict):
+		return status.Error(codes.FailedPrecondition, err.Error())
+	}
+	return toStatus(err)
+}
+
+func (s *Service) mariadb() (*replication.Manager, error) {
+	if s.MariaDB == nil {
+		return nil, status.Error(codes.FailedPrecondition,
+			"this agent has no MariaDB configured: start labagent with --mariadb-addr HOST:PORT, --mariadb-user and --mariadb-password-file")
+	}
+	return s.MariaDB, nil
+}
+
+// GetReplicationStatus reports server facts and every named connection.
+func (s *Service) GetReplicationStatus(ctx context.Context, req *agentv1.GetReplicationStatusRequest) (*agentv1.GetReplicationStatusResponse, error) {
+	m, err := s.mariadb()
+	if err != nil {
+		return nil, err
+	}
+	resp, err := replicationStatusPB(ctx, m, req.GetConnectionName())
+	return resp, replicationStatus(err)
+}
+
+func replicationStatusPB(ctx context.Context, m *replication.Manager, name string) (*agentv1.GetReplicationStatusResponse, error) {
+	f, err := m.Facts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conns, err := m.Connections(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	resp := &agentv1.GetReplicationStatusResponse{Server: &agentv1.ServerFacts{
+		Version: f.Version, ServerId: f.ServerID, GtidDomainId: f.DomainID, LogBin: f.LogBin, LogSlaveUpdates: f.LogSlaveUpdates,
+		BinlogFormat: f.BinlogFormat, ReadOnly: f.ReadOnly, GtidBinlogPos: f.GtidBinlogPos, GtidSlavePos: f.GtidSlavePos,
+		GtidCurrentPos: f.GtidCurrentPos, AutoIncrementIncrement: f.AutoIncIncrement, AutoIncrementOffset: f.AutoIncOffset,
+	}}
+	for _, c := range conns {
+		resp.Connections = append(resp.Connections, &agentv1.ReplicationConnection{
+			ConnectionName: c.Name, MasterHost: c.MasterHost, MasterPort: c.MasterPort, MasterUser: c.MasterUser,
+			IoRunning: c.IORunning, SqlRunning: c.SQLRunning, SecondsBehindMaster: c.SecondsBehind,
+			LastIoErrno: c.LastIOErrno, LastIoError: c.LastIOError, LastSqlErrno: c.LastSQLErrno, LastSqlError: c.LastSQLError,
+			UsingGtid: c.UsingGtid, GtidIoPos: c.GtidIOPos, GtidSlavePos: c.GtidSlavePos,
+		})
+	}
+	return resp, nil
+}
+
+// ConfigureReplication brings the node's MariaDB to the requested state.
+func (s *Service) ConfigureReplication(ctx context.Context, req *agentv1.ConfigureReplicationRequest) (*agentv1.ConfigureReplicationResponse, error) {
+	m, err := s.mariadb()
+	if err != nil {
+		return nil, err
+	}
+	d := replication.Desired{DryRun: req.GetDryRun(), Force: req.GetForce()}
+	if st := req.GetSettings(); st != nil {
+		d.Settings = &replication.Settings{DomainID: st.GetGtidDomainId(), AutoIncIncrement: st.GetAutoIncrementIncrement(),
+			AutoIncOffset: st.GetAutoIncrementOffset(), BinlogFormat: st.GetBinlogFormat()}
+	}
+	if u := req.GetUser(); u != nil {
+		d.User = &replication.User{Name: u.GetName(), Password: u.GetPassword(), Host: u.GetHost()}
+	}
+	for _, src := range req.GetSources() {
+		d.Sources = append(d.Sources, replication.Source{Name: src.GetConnectionName(), Host: src.GetHost(), Port: src.GetPort(),
+			User: src.GetUser(), Password: src.GetPassword()})
+	}
+	changes, err := m.Configure(ctx, d)
+	if err != nil {
+		return nil, replicationStatus(err)
+	}
+	resp := &agentv1.ConfigureReplicationResponse{}
+	for _, c := range changes {
+		resp.Changes = append(resp.Changes, &agentv1.ReplicationChange{Action: c.Action, Detail: c.Detail, Changed: c.Changed})
+	}
+	resp.Status, err = replicationStatusPB(ctx, m, "")
+	return resp, replicationStatus(err)
+}
+
+// VerifyReplication writes a marker and reports the markers found.
+func (s *Service) VerifyReplication(ctx context.Context, req *agentv1.VerifyReplicationRequest) (*agentv1.VerifyReplicationResponse, error) {
+	m, err := s.mariadb()
+	if err != nil {
+		return nil, err
+	}
+	found, err := m.Markers(ctx, req.GetWriteMarker(), req.GetReadMarkers())
+	if err != nil {
+		return nil, replicationStatus(err)
+	}
+	return &agentv1.VerifyReplicationResponse{FoundMarkers: found}, nil
+}

@@ -1,0 +1,299 @@
+// Package replication sets up MariaDB replication across the inventory's
+// nodes through their agents, in one idempotent command: preflight on every
+// node before any change, distinct GTID domains and auto-increment offsets,
+// a replication account per node, one named GTID connection per peer, then
+// proof that rows flow both ways. A re-run on a healthy set changes nothing;
+// on a broken one it repairs what it can and explains what it cannot.
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	agentv1 "github.com/labfleet/labfleet/proto/labfleet/agent/v1"
+)
+
+// Modes.
+const (
+	MasterMaster   = "master-master"
+	PrimaryReplica = "primary-replica"
+)
+
+// ErrPreflight: a node is not ready; nothing was changed.
+var ErrPreflight = errors.New("preflight failed; nothing was changed")
+
+// Member is one node of the replication set.
+type Member struct {
+	Name string
+	// DBHost and DBPort are where the other nodes' MariaDB reach this one.
+	DBHost string
+	DBPort uint32
+	Agent  agentv1.AgentServiceClient
+}
+
+// Options tune Setup.
+type Options struct {
+	Mode         string
+	ReplUser     string
+	ReplPassword string
+	ReplHost     string // host part of the account, default '%'
+	Timeout      time.Duration
+	DryRun       bool
+	// Out receives the progress, one line per step.
+	Out func(node, msg string)
+}
+
+// NodeReport is what happened on one node.
+type NodeReport struct {
+	Node     string
+	Settings map[string]string // my.cnf lines that make SET GLOBAL survive a restart
+	Changes  []*agentv1.ReplicationChange
+}
+
+// Report is the result of Setup.
+type Report struct {
+	Nodes    []*NodeReport
+	Changed  bool
+	Verified bool
+	Took     time.Duration
+}
+
+// Setup runs the whole procedure.
+func Setup(ctx context.Context, members []Member, o Options) (*Report, error) {
+	t0 := time.Now()
+	if o.Mode == "" {
+		o.Mode = MasterMaster
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 30 * time.Second
+	}
+	if o.Out == nil {
+		o.Out = func(string, string) {}
+	}
+	if len(members) < 2 {
+		return nil, fmt.Errorf("%w: replication needs at least two nodes, the selection has %d", ErrPreflight, len(members))
+	}
+	facts, err := preflight(ctx, members, o)
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{}
+	n := uint32(len(members))
+	for i, m := range members {
+		idx := uint32(i + 1)
+		req := &agentv1.ConfigureReplicationRequest{DryRun: o.DryRun,
+			Settings: &agentv1.ServerSettings{GtidDomainId: idx, BinlogFormat: "ROW"},
+			User:     &agentv1.ReplicationUser{Name: o.ReplUser, Password: o.ReplPassword, Host: o.ReplHost},
+		}
+		if o.Mode == MasterMaster {
+			req.Settings.AutoIncrementIncrement = max(n, 2)
+			req.Settings.AutoIncrementOffset = idx
+		}
+		for j, p := range members {
+			if j == i || (o.Mode == PrimaryReplica && (i == 0 || j != 0)) {
+				continue
+			}
+			req.Sources = append(req.Sources, &agentv1.ReplicationSource{ConnectionName: p.Name, Host: p.DBHost, Port: p.DBPort,
+				User: o.ReplUser, Password: o.ReplPassword})
+		}
+		nr := &NodeReport{Node: m.Name, Settings: mycnf(facts[i].GetServerId(), req.GetSettings())}
+		resp, err := m.Agent.ConfigureReplication(ctx, req)
+		if err != nil {
+			return rep, fmt.Errorf("%s: %w", m.Name, err)
+		}
+		for _, c := range resp.GetChanges() {
+			verb := "ok     "
+			if c.GetChanged() {
+				verb = "CHANGED"
+				rep.Changed = true
+			}
+			if o.DryRun && c.GetChanged() {
+				verb = "WOULD  "
+			}
+			o.Out(m.Name, fmt.Sprintf("%s %s: %s", verb, c.GetAction(), c.GetDetail()))
+		}
+		nr.Changes = resp.GetChanges()
+		rep.Nodes = append(rep.Nodes, nr)
+	}
+	if o.DryRun {
+		rep.Took = time.Since(t0)
+		return rep, nil
+	}
+	if err := waitRunning(ctx, members, o); err != nil {
+		return rep, err
+	}
+	if err := verify(ctx, members, o); err != nil {
+		return rep, err
+	}
+	rep.Verified = true
+	rep.Took = time.Since(t0)
+	return rep, nil
+}
+
+// preflight checks every node before anything changes.
+func preflight(ctx context.Context, members []Member, o Options) ([]*agentv1.ServerFacts, error) {
+	facts := make([]*agentv1.ServerFacts, len(members))
+	var problems []string
+	ids := map[uint32][]string{}
+	for i, m := range members {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		st, err := m.Agent.GetReplicationStatus(cctx, &agentv1.GetReplicationStatusRequest{})
+		cancel()
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v", m.Name, err))
+			continue
+		}
+		f := st.GetServer()
+		facts[i] = f
+		o.Out(m.Name, fmt.Sprintf("preflight: MariaDB %s, server_id %d, log_bin %v, log_slave_updates %v, binlog_format %s, gtid_binlog_pos %q",
+			f.GetVersion(), f.GetServerId(), f.GetLogBin(), f.GetLogSlaveUpdates(), f.GetBinlogFormat(), f.GetGtidBinlogPos()))
+		if !f.GetLogBin() || !f.GetLogSlaveUpdates() {
+			problems = append(problems, fmt.Sprintf("%s: log_bin=%v log_slave_updates=%v; add to its my.cnf [mariadb] section:\n    log_bin = mysql-bin\n    log_slave_updates = ON\n  and restart MariaDB (neither can change at run time)",
+				m.Name, f.GetLogBin(), f.GetLogSlaveUpdates()))
+		}
+		ids[f.GetServerId()] = append(ids[f.GetServerId()], m.Name)
+	}
+	keys := make([]uint32, 0, len(ids))
+	for id := range ids {
+		keys = append(keys, id)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
+	for _, id := range keys {
+		if names := ids[id]; len(names) > 1 {
+			problems = append(problems, fmt.Sprintf("server_id %d is used by %s; every node needs its own: set server_id = <unique number> in the my.cnf of all but one and restart",
+				id, strings.Join(names, " and ")))
+		}
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("%w:\n  %s", ErrPreflight, strings.Join(problems, "\n  "))
+	}
+	return facts, nil
+}
+
+// mycnf is the my.cnf section that keeps a node's settings across restarts.
+func mycnf(serverID uint32, s *agentv1.ServerSettings) map[string]string {
+	out := map[string]string{
+		"server_id": fmt.Sprint(serverID), "log_bin": "mysql-bin", "log_slave_updates": "ON",
+		"binlog_format": "ROW", "gtid_domain_id": fmt.Sprint(s.GetGtidDomainId()),
+	}
+	if s.GetAutoIncrementIncrement() != 0 {
+		out["auto_increment_increment"] = fmt.Sprint(s.GetAutoIncrementIncrement())
+		out["auto_increment_offset"] = fmt.Sprint(s.GetAutoIncrementOffset())
+	}
+	return out
+}
+
+// MyCnf renders a node's settings as a my.cnf section.
+func (r *NodeReport) MyCnf() string {
+	keys := []string{"server_id", "log_bin", "log_slave_updates", "binlog_format", "gtid_domain_id", "auto_increment_increment", "auto_increment_offset"}
+	var b strings.Builder
+	b.WriteString("[mariadb]\n")
+	for _, k := range keys {
+		if v, ok := r.Settings[k]; ok {
+			fmt.Fprintf(&b, "%s = %s\n", k, v)
+		}
+	}
+	return b.String()
+}
+
+// waitRunning waits until every connection of every node runs both threads.
+func waitRunning(ctx context.Context, members []Member, o Options) error {
+	deadline := time.Now().Add(o.Timeout)
+	for {
+		var bad []string
+		for _, m := range members {
+			st, err := m.Agent.GetReplicationStatus(ctx, &agentv1.GetReplicationStatusRequest{})
+			if err != nil {
+				bad = append(bad, fmt.Sprintf("%s: %v", m.Name, err))
+				continue
+			}
+			for _, c := range st.GetConnections() {
+				if c.GetIoRunning() != "Yes" || c.GetSqlRunning() != "Yes" {
+					bad = append(bad, fmt.Sprintf("%s: %s", m.Name, Explain(c)))
+				}
+			}
+		}
+		if len(bad) == 0 {
+			for _, m := range members {
+				o.Out(m.Name, "replication threads running")
+			}
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("replication did not start within %s:\n  %s", o.Timeout, strings.Join(bad, "\n  "))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// Explain describes a connection's state and, for known errors, the remedy.
+func Explain(c *agentv1.ReplicationConnection) string {
+	s := fmt.Sprintf("connection '%s' from %s:%d: IO %s, SQL %s", c.GetConnectionName(), c.GetMasterHost(), c.GetMasterPort(), c.GetIoRunning(), c.GetSqlRunning())
+	switch c.GetLastIoErrno() {
+	case 0:
+	case 1045:
+		s += fmt.Sprintf("; the master refused the replication user (error 1045: %s): re-run `labcontroller replication setup` to reset the password on both sides", c.GetLastIoError())
+	case 2003, 2005, 2013:
+		s += fmt.Sprintf("; cannot reach the master (error %d: %s): check that MariaDB there listens on %s:%d (bind-address) and no firewall blocks it", c.GetLastIoErrno(), c.GetLastIoError(), c.GetMasterHost(), c.GetMasterPort())
+	case 1236:
+		s += fmt.Sprintf("; the master no longer has the binlog this replica needs (error 1236: %s): reseed this node from the master", c.GetLastIoError())
+	default:
+		s += fmt.Sprintf("; IO error %d: %s", c.GetLastIoErrno(), c.GetLastIoError())
+	}
+	switch c.GetLastSqlErrno() {
+	case 0:
+	case 1062:
+		s += fmt.Sprintf("; a row written on both nodes collides (error 1062: %s): decide which copy wins, fix the row on this node, then re-run setup", c.GetLastSqlError())
+	default:
+		s += fmt.Sprintf("; SQL error %d: %s", c.GetLastSqlErrno(), c.GetLastSqlError())
+	}
+	return s
+}
+
+// verify writes a marker on each writing node and waits until every node
+// that replicates from it has read it.
+func verify(ctx context.Context, members []Member, o Options) error {
+	stamp := time.Now().UTC().Format("20060102T150405.000000")
+	markers := map[string]string{}
+	for i, m := range members {
+		if o.Mode == PrimaryReplica && i > 0 {
+			continue
+		}
+		markers[m.Name] = "setup-" + stamp + "-" + m.Name
+		if _, err := m.Agent.VerifyReplication(ctx, &agentv1.VerifyReplicationRequest{WriteMarker: markers[m.Name]}); err != nil {
+			return fmt.Errorf("%s: cannot write the marker row: %w", m.Name, err)
+		}
+	}
+	deadline := time.Now().Add(o.Timeout)
+	for _, m := range members {
+		var want []string
+		for name, mk := range markers {
+			if name != m.Name {
+				want = append(want, mk)
+			}
+		}
+		if len(want) == 0 {
+			continue
+		}
+		for {
+			resp, err := m.Agent.VerifyReplication(ctx, &agentv1.VerifyReplicationRequest{ReadMarkers: want})
+			if err != nil {
+				return fmt.Errorf("%s: cannot read marker rows: %w", m.Name, err)
+			}
+			if len(resp.GetFoundMarkers()) == len(want) {
+				o.Out(m.Name, fmt.Sprintf("verified: read the marker rows written on the other node(s) (%d)", len(want)))
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s: the marker rows written on the other nodes did not arrive within %s (found %d of %d); see `labcontroller replication status`",
+					m.Name, o.Timeout, len(resp.GetFoundMarkers()), len(want))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	return nil
+}
