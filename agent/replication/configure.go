@@ -283,15 +283,23 @@ func sqlThreadError(name string, c *Connection) error {
 // proving that rows written elsewhere arrive here.
 func (m *Manager) Markers(ctx context.Context, write string, read []string) ([]string, error) {
 	if write != "" {
+		conn, err := m.db.Conn(ctx)
+		if err != nil {
+			return nil, m.wrap("connect", err)
+		}
+		defer conn.Close()
 		for _, q := range []string{
+			// A pooled connection keeps the session values it started with;
+			// the marker must go out in this node's GTID domain.
+			"SET SESSION gtid_domain_id = @@GLOBAL.gtid_domain_id",
 			"CREATE DATABASE IF NOT EXISTS labfleet",
 			"CREATE TABLE IF NOT EXISTS labfleet.replication_markers (marker VARCHAR(128) PRIMARY KEY, server_id INT UNSIGNED NOT NULL, written_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)) ENGINE=InnoDB",
 		} {
-			if _, err := m.db.ExecContext(ctx, q); err != nil {
+			if _, err := conn.ExecContext(ctx, q); err != nil {
 				return nil, m.wrap("create marker table", err)
 			}
 		}
-		if _, err := m.db.ExecContext(ctx, "INSERT IGNORE INTO labfleet.replication_markers (marker, server_id) VALUES (?, @@server_id)", write); err != nil {
+		if _, err := conn.ExecContext(ctx, "INSERT IGNORE INTO labfleet.replication_markers (marker, server_id) VALUES (?, @@server_id)", write); err != nil {
 			return nil, m.wrap("write marker", err)
 		}
 	}

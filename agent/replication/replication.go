@@ -102,9 +102,11 @@ type Facts struct {
 // Facts reads the server's replication variables.
 func (m *Manager) Facts(ctx context.Context) (Facts, error) {
 	var f Facts
-	err := m.db.QueryRowContext(ctx, `SELECT @@version, @@server_id, @@gtid_domain_id, @@log_bin, @@log_slave_updates,
-		@@read_only, @@binlog_format, @@gtid_binlog_pos, @@gtid_slave_pos, @@gtid_current_pos,
-		@@auto_increment_increment, @@auto_increment_offset`).Scan(&f.Version, &f.ServerID, &f.DomainID, &f.LogBin,
+	// @@GLOBAL: several of these also have a session value, which a pooled
+	// connection would report instead of the server's.
+	err := m.db.QueryRowContext(ctx, `SELECT @@version, @@GLOBAL.server_id, @@GLOBAL.gtid_domain_id, @@GLOBAL.log_bin,
+		@@GLOBAL.log_slave_updates, @@GLOBAL.read_only, @@GLOBAL.binlog_format, @@GLOBAL.gtid_binlog_pos, @@GLOBAL.gtid_slave_pos,
+		@@GLOBAL.gtid_current_pos, @@GLOBAL.auto_increment_increment, @@GLOBAL.auto_increment_offset`).Scan(&f.Version, &f.ServerID, &f.DomainID, &f.LogBin,
 		&f.LogSlaveUpdates, &f.ReadOnly, &f.BinlogFormat, &f.GtidBinlogPos, &f.GtidSlavePos, &f.GtidCurrentPos,
 		&f.AutoIncIncrement, &f.AutoIncOffset)
 	return f, m.wrap("read server variables", err)
