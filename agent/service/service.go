@@ -13,8 +13,8 @@ import (
 
 	"github.com/labfleet/labfleet/agent/deploy"
 	"github.com/labfleet/labfleet/agent/identity"
-	"github.com/labfleet/labfleet/agent/replication"
 	"github.com/labfleet/labfleet/agent/nodestats"
+	"github.com/labfleet/labfleet/agent/replication"
 	"github.com/labfleet/labfleet/internal/version"
 	agentv1 "github.com/labfleet/labfleet/proto/labfleet/agent/v1"
 )
