@@ -61,6 +61,7 @@ bench: deps build
 	$(GO) test -run '^$$' -bench Deploy_AgentRSS -benchtime 1x ./e2e/
 	$(GO) test -run '^$$' -bench Rollout_VsByHand -benchtime 1x -count 3 ./e2e/
 	$(GO) test -run '^$$' -bench Rollout_20Agents -benchtime 1x ./e2e/
+	$(GO) test -run '^$$' -bench Replication_Setup -benchtime 5x ./e2e/
 
 lab:
 	@echo "make lab is not ready yet: it lands with the lab issue (#8). Today: make build, then see README.md."; exit 1

@@ -38,7 +38,7 @@ func labInventory(t *testing.T, extra string, agents ...*labtest.Agent) string {
 	return writeFile(t, "inventory.ini", b.String())
 }
 
-func controller(t *testing.T, args ...string) labtest.Result {
+func controller(t testing.TB, args ...string) labtest.Result {
 	t.Helper()
 	return labtest.Run(t, nil, labtest.Binary(t, "labcontroller"), args...)
 }

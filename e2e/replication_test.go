@@ -24,7 +24,7 @@ type replLab struct {
 	stateDir string
 }
 
-func newReplLab(t *testing.T, o1, o2 labtest.MariaDBOptions, agent2Env ...string) *replLab {
+func newReplLab(t testing.TB, o1, o2 labtest.MariaDBOptions, agent2Env ...string) *replLab {
 	t.Helper()
 	l := &replLab{stateDir: t.TempDir()}
 	l.db1 = labtest.StartMariaDB(t, o1)

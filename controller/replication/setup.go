@@ -82,8 +82,58 @@ func Setup(ctx context.Context, members []Member, o Options) (*Report, error) {
 		return nil, err
 	}
 	rep := &Report{}
+	reqs := desired(members, facts, o)
+	// Two passes: every node's settings and account first, then the
+	// connections, so no IO thread meets a peer without its account yet
+	// (it would wait MASTER_CONNECT_RETRY before trying again).
+	for pass := 0; pass < 2; pass++ {
+		for i, m := range members {
+			req := reqs[i]
+			if pass == 0 {
+				req = &agentv1.ConfigureReplicationRequest{DryRun: o.DryRun, Settings: req.GetSettings(), User: req.GetUser()}
+				rep.Nodes = append(rep.Nodes, &NodeReport{Node: m.Name, Settings: mycnf(facts[i].GetServerId(), req.GetSettings())})
+			}
+			resp, err := m.Agent.ConfigureReplication(ctx, req)
+			if err != nil {
+				return rep, fmt.Errorf("%s: %w", m.Name, err)
+			}
+			for _, c := range resp.GetChanges() {
+				if pass == 1 && !strings.HasPrefix(c.GetAction(), "connection ") {
+					continue // already reported in the first pass
+				}
+				verb := "ok     "
+				if c.GetChanged() {
+					verb = "CHANGED"
+					rep.Changed = true
+				}
+				if o.DryRun && c.GetChanged() {
+					verb = "WOULD  "
+				}
+				o.Out(m.Name, fmt.Sprintf("%s %s: %s", verb, c.GetAction(), c.GetDetail()))
+				rep.Nodes[i].Changes = append(rep.Nodes[i].Changes, c)
+			}
+		}
+	}
+	if o.DryRun {
+		rep.Took = time.Since(t0)
+		return rep, nil
+	}
+	if err := waitRunning(ctx, members, o); err != nil {
+		return rep, err
+	}
+	if err := verify(ctx, members, o); err != nil {
+		return rep, err
+	}
+	rep.Verified = true
+	rep.Took = time.Since(t0)
+	return rep, nil
+}
+
+// desired is each node's target state.
+func desired(members []Member, facts []*agentv1.ServerFacts, o Options) []*agentv1.ConfigureReplicationRequest {
 	n := uint32(len(members))
-	for i, m := range members {
+	out := make([]*agentv1.ConfigureReplicationRequest, len(members))
+	for i := range members {
 		idx := uint32(i + 1)
 		req := &agentv1.ConfigureReplicationRequest{DryRun: o.DryRun,
 			Settings: &agentv1.ServerSettings{GtidDomainId: idx, BinlogFormat: "ROW"},
@@ -100,38 +150,9 @@ func Setup(ctx context.Context, members []Member, o Options) (*Report, error) {
 			req.Sources = append(req.Sources, &agentv1.ReplicationSource{ConnectionName: p.Name, Host: p.DBHost, Port: p.DBPort,
 				User: o.ReplUser, Password: o.ReplPassword})
 		}
-		nr := &NodeReport{Node: m.Name, Settings: mycnf(facts[i].GetServerId(), req.GetSettings())}
-		resp, err := m.Agent.ConfigureReplication(ctx, req)
-		if err != nil {
-			return rep, fmt.Errorf("%s: %w", m.Name, err)
-		}
-		for _, c := range resp.GetChanges() {
-			verb := "ok     "
-			if c.GetChanged() {
-				verb = "CHANGED"
-				rep.Changed = true
-			}
-			if o.DryRun && c.GetChanged() {
-				verb = "WOULD  "
-			}
-			o.Out(m.Name, fmt.Sprintf("%s %s: %s", verb, c.GetAction(), c.GetDetail()))
-		}
-		nr.Changes = resp.GetChanges()
-		rep.Nodes = append(rep.Nodes, nr)
+		out[i] = req
 	}
-	if o.DryRun {
-		rep.Took = time.Since(t0)
-		return rep, nil
-	}
-	if err := waitRunning(ctx, members, o); err != nil {
-		return rep, err
-	}
-	if err := verify(ctx, members, o); err != nil {
-		return rep, err
-	}
-	rep.Verified = true
-	rep.Took = time.Since(t0)
-	return rep, nil
+	return out
 }
 
 // preflight checks every node before anything changes.
