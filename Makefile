@@ -63,11 +63,13 @@ bench: deps build
 	$(GO) test -run '^$$' -bench Rollout_20Agents -benchtime 1x ./e2e/
 	$(GO) test -run '^$$' -bench Replication_Setup -benchtime 5x ./e2e/
 
+# lab brings up the lab of shared/LAB.md on this machine (root; safe to re-run).
 lab:
-	@echo "make lab is not ready yet: it lands with the lab issue (#8). Today: make build, then see README.md."; exit 1
+	bash scripts/lab.sh up
 
+# lab-down stops and removes what `make lab` started, and only that.
 lab-down:
-	@echo "make lab-down is not ready yet: it lands with the lab issue (#8)."; exit 1
+	bash scripts/lab.sh down
 
 clean:
 	rm -rf bin

@@ -262,8 +262,20 @@ func (r *run) finish(o Outcome, msg string) Result {
 // and settings be recognised as a no-op.
 func (e *Engine) containerConfig(req Request, version string, h Health) ContainerConfig {
 	s := req.Spec
-	env := make([]string, 0, len(s.Env)+len(s.SecretEnv))
+	env := make([]string, 0, len(s.Env)+len(s.SecretEnv)+2)
+	// Every container learns its node; ${LABFLEET_NODE} and
+	// ${LABFLEET_PUBLISH_IP} in env values expand to them, so one fleet-wide
+	// deploy can say "my node's address" (e.g. DB_HOST with host networking).
+	node := map[string]string{"LABFLEET_NODE": e.node, "LABFLEET_PUBLISH_IP": e.localIP()}
+	for k, v := range node {
+		if _, set := s.Env[k]; !set {
+			env = append(env, k+"="+v)
+		}
+	}
 	for k, v := range s.Env {
+		for nk, nv := range node {
+			v = strings.ReplaceAll(v, "${"+nk+"}", nv)
+		}
 		env = append(env, k+"="+v)
 	}
 	for k, v := range s.SecretEnv {
