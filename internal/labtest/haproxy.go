@@ -261,3 +261,7 @@ func (h *HAProxy) Stop() {
 		}
 	})
 }
+
+// HAProxyClientFor is a runtime API client for any admin socket, e.g. the
+// one `make lab` starts.
+func HAProxyClientFor(addr string) *haproxy.Client { return haproxy.New(addr) }

@@ -1,0 +1,143 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+
+	"github.com/labfleet/labfleet/internal/labtest"
+)
+
+// lab is `make lab` brought up on addresses and names of its own.
+type lab struct {
+	dir, control string
+	nodes, ips   [2]string
+	env          []string
+}
+
+func startLab(t *testing.T) *lab {
+	t.Helper()
+	id := fmt.Sprintf("%d", time.Now().UnixNano()%1e6)
+	l := &lab{dir: t.TempDir(), control: labtest.LoopbackIP()}
+	for i := range 2 {
+		l.nodes[i] = fmt.Sprintf("lab%d-%s", i+1, id)
+		l.ips[i] = labtest.LoopbackIP()
+	}
+	l.env = []string{"LAB_DIR=" + l.dir, "LAB_CONTROL_IP=" + l.control, "LAB_NODE1_IP=" + l.ips[0], "LAB_NODE2_IP=" + l.ips[1],
+		"LAB_NODE1_NAME=" + l.nodes[0], "LAB_NODE2_NAME=" + l.nodes[1], "LAB_HTTP_PORT=80", "LAB_IMAGE=labfleet-test/todo-" + id}
+	script := filepath.Join(labtest.RepoRoot(), "scripts", "lab.sh")
+	t.Cleanup(func() {
+		if r := labtest.Run(t, l.env, "bash", script, "down"); r.Code != 0 {
+			t.Errorf("lab down: %s%s", r.Stdout, r.Stderr)
+		}
+	})
+	r := labtest.Run(t, l.env, "bash", script, "up")
+	if r.Code != 0 {
+		t.Fatalf("lab up: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	if !strings.Contains(r.Stdout, "The lab is up") {
+		t.Fatalf("lab up did not say where to look:\n%s", r.Stdout)
+	}
+	return l
+}
+
+func (l *lab) ctl(t *testing.T, args ...string) labtest.Result {
+	t.Helper()
+	return controller(t, append([]string{"-i", filepath.Join(l.dir, "inventory.ini")}, args...)...)
+}
+
+func (l *lab) deploy(t *testing.T, version string) labtest.Result {
+	t.Helper()
+	return l.ctl(t, "deploy", "--app", "todo", "--image", strings.Split(l.env[7], "=")[1]+":"+version, "--network", "host",
+		"--env", "LISTEN=${LABFLEET_PUBLISH_IP}:8000", "--env", "DB_HOST=${LABFLEET_PUBLISH_IP}", "--env", "DB_USER=todo",
+		"--secret-env", "DB_PASSWORD=@"+filepath.Join(l.dir, "secrets", "db-password"), "--health-path", "/healthz",
+		"--health-port", "8000", "--pull", "never", "--haproxy", filepath.Join(l.dir, "run", "haproxy.sock"),
+		"--haproxy-backend", "app", "--state-dir", filepath.Join(l.dir, "controller"))
+}
+
+// TestLab_TheStory is the README's story on a real lab: an item added
+// through HAProxy is read back from node2, a rolling deploy of v2 fails no
+// request, node1's app container is killed and HAProxy serves from node2,
+// and a redeploy heals it.
+func TestLab_TheStory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the lab takes a minute")
+	}
+	l := startLab(t)
+	front := "http://" + l.control + ":80"
+
+	// Re-running `make lab` changes nothing.
+	r := labtest.Run(t, l.env, "bash", filepath.Join(labtest.RepoRoot(), "scripts", "lab.sh"), "up")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "already running and healthy") || !strings.Contains(r.Stdout, "nothing changed") {
+		t.Fatalf("lab up again: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+
+	resp, err := http.Post(front+"/items", "application/json", strings.NewReader(`{"title":"buy milk"}`))
+	if err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("add an item through HAProxy: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	eventually(t, "the item is read back from node2 directly", func() bool {
+		return strings.Contains(getBody("http://"+l.ips[1]+":8000/items"), "buy milk")
+	})
+
+	load := labtest.StartLoad(t, labtest.LoadOptions{URL: front + "/version", Rate: 100})
+	r = l.deploy(t, "v2")
+	time.Sleep(time.Second)
+	res := load.Stop()
+	if r.Code != 0 || res.Failed != 0 || res.Bodies["v2"] == 0 {
+		t.Fatalf("rolling deploy v2: exit %d, load %s\n%s%s", r.Code, res, r.Stdout, r.Stderr)
+	}
+	for _, ip := range l.ips {
+		if v := getBody("http://" + ip + ":8000/version"); v != "v2" {
+			t.Fatalf("%s serves %q after the roll", ip, v)
+		}
+	}
+	if r := l.ctl(t, "status", "--app", "todo", "--check"); r.Code != 0 {
+		t.Fatalf("status --check after the roll: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+
+	// Kill node1's app container: HAProxy serves from node2.
+	cli := labtest.Docker(t)
+	cs, err := cli.ContainerList(context.Background(), container.ListOptions{Filters: filters.NewArgs(
+		filters.Arg("label", "labfleet.node="+l.nodes[0]), filters.Arg("label", "labfleet.app=todo"))})
+	if err != nil || len(cs) != 1 {
+		t.Fatalf("node1's running todo container: %v %v", cs, err)
+	}
+	if err := cli.ContainerKill(context.Background(), cs[0].ID, "KILL"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "HAProxy marks node1 down", func() bool {
+		s, err := labtest.HAProxyClientFor(filepath.Join(l.dir, "run", "haproxy.sock")).Server(context.Background(), "app", l.nodes[0])
+		return err == nil && !s.Operational
+	})
+	for range 20 {
+		resp, err := http.Get(front + "/version")
+		if err != nil || resp.StatusCode != 200 || resp.Header.Get("X-Served-By") != l.nodes[1] {
+			t.Fatalf("with node1's app killed, HAProxy must serve from node2: %v %v", resp, err)
+		}
+		resp.Body.Close()
+	}
+	if r := l.ctl(t, "status", "--app", "todo", "--check"); r.Code != 1 || !strings.Contains(r.Stdout, "STOPPED") {
+		t.Fatalf("status --check with node1's app killed: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+
+	// A redeploy heals it.
+	if r := l.deploy(t, "v2"); r.Code != 0 || !strings.Contains(r.Stdout, "succeeded") {
+		t.Fatalf("redeploy: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	if r := l.ctl(t, "status", "--app", "todo", "--check"); r.Code != 0 {
+		t.Fatalf("status --check after the redeploy: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	if _, err := os.Stat(filepath.Join(l.dir, "secrets", "db-password")); err != nil {
+		t.Fatal(err)
+	}
+}
