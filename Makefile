@@ -22,6 +22,9 @@ build:
 	@mkdir -p bin
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/labagent ./agent/cmd/labagent
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/labcontroller ./controller/cmd/labcontroller
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/labfleet-ansible ./ansible-compat/cmd/labfleet-ansible
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/labfleet-inventory ./ansible-compat/cmd/labfleet-inventory
+	@mkdir -p bin/ansible/library && for m in labfleet_deploy labfleet_rollback labfleet_replication labfleet_info; do ln -sfn ../../labfleet-ansible bin/ansible/library/$$m; done
 
 # deps installs the programs the tests run for real (apt and go install).
 # It changes nothing when they are already present.

@@ -1,0 +1,173 @@
+package modules
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/labfleet/labfleet/internal/agentclient"
+	agentv1 "github.com/labfleet/labfleet/proto/labfleet/agent/v1"
+)
+
+func init() {
+	register(&Module{
+		Name: "labfleet_deploy",
+		Options: withConn(
+			Option{Name: "app", Kind: Str, Required: true},
+			Option{Name: "image", Kind: Str, Required: true},
+			Option{Name: "version", Kind: Str},
+			Option{Name: "deploy_id", Kind: Str},
+			Option{Name: "ports", Kind: List},
+			Option{Name: "env", Kind: Dict},
+			Option{Name: "secret_env", Kind: Dict, Secret: true},
+			Option{Name: "labels", Kind: Dict},
+			Option{Name: "volumes", Kind: List},
+			Option{Name: "command", Kind: List},
+			Option{Name: "network", Kind: Str},
+			Option{Name: "restart", Kind: Str, Default: "unless-stopped"},
+			Option{Name: "health", Kind: Str, Default: "auto", Choices: []string{"auto", "http", "docker", "none"}},
+			Option{Name: "health_path", Kind: Str},
+			Option{Name: "health_port", Kind: Int},
+			Option{Name: "health_timeout", Kind: Seconds, Default: 60 * time.Second},
+			Option{Name: "pull", Kind: Str, Choices: []string{"always", "if_not_present", "if-not-present", "never"}},
+			Option{Name: "strategy", Kind: Str, Default: "stop_first", Choices: []string{"stop_first", "stop-first", "start_first", "start-first"}},
+			Option{Name: "registry", Kind: Str},
+			Option{Name: "registry_user", Kind: Str},
+			Option{Name: "registry_password", Kind: Str, Secret: true},
+		),
+		Run: runDeploy,
+	})
+}
+
+// runDeploy makes the node run image as app. The agent decides whether
+// anything changes: the same image with the same settings already running
+// is UNCHANGED, which is changed: false. In check mode only GetApp is
+// asked: a different image, or none running, would change.
+func runDeploy(ctx context.Context, p *Params) *Result {
+	req, err := deployRequest(p)
+	if err != nil {
+		return Fail(trimOptErr(err))
+	}
+	c, addr, fail := dial(p)
+	if fail != nil {
+		return fail
+	}
+	defer c.Close()
+
+	cur, err := currentApp(ctx, p, c, req.GetApp())
+	if err != nil {
+		return Fail(agentclient.Describe(addr, err))
+	}
+	if p.CheckMode {
+		return checkDeploy(p, req, cur)
+	}
+	if req.DeployId == "" {
+		req.DeployId = newDeployID()
+	}
+	ctx, cancel := context.WithTimeout(ctx, streamTimeout)
+	defer cancel()
+	s, err := c.Agent.Deploy(ctx, req)
+	if err != nil {
+		return Fail(agentclient.Describe(addr, err))
+	}
+	events, res, err := collect(func() (deployMsg, error) { return s.Recv() })
+	if err != nil {
+		return Fail(agentclient.Describe(addr, err)).Set("events", events)
+	}
+	r := fromDeployResult(res, events)
+	if p.Diff && r.Changed {
+		r.Diff = appDiff(cur, res.GetImage(), res.GetVersion())
+	}
+	return r
+}
+
+// currentApp returns the app's running container, or nil when the node
+// has none.
+func currentApp(ctx context.Context, p *Params, c *agentclient.Conn, app string) (*agentv1.App, error) {
+	resp, err := call(ctx, p, func(ctx context.Context) (*agentv1.GetAppResponse, error) {
+		return c.Agent.GetApp(ctx, &agentv1.GetAppRequest{App: app})
+	})
+	if status.Code(err) == codes.NotFound {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return resp.GetApp(), nil
+}
+
+// checkDeploy answers --check from what runs now.
+func checkDeploy(p *Params, req *agentv1.DeployRequest, cur *agentv1.App) *Result {
+	version := req.GetVersion()
+	if version == "" {
+		version = tagOf(req.GetImage())
+	}
+	shown := version
+	if shown == "" {
+		shown = "(the image digest)"
+	}
+	running := cur != nil && cur.GetState() == "running"
+	var r *Result
+	switch {
+	case running && cur.GetImage() == req.GetImage():
+		r = OK(false, fmt.Sprintf("%s already runs %s as version %s; nothing would change", req.GetApp(), cur.GetImage(), cur.GetVersion()))
+		version = cur.GetVersion()
+	case cur == nil:
+		r = OK(true, fmt.Sprintf("would deploy %s as %s version %s (the app is not on this node yet)", req.GetImage(), req.GetApp(), shown))
+	case !running:
+		r = OK(true, fmt.Sprintf("would deploy %s as %s version %s (version %s is %s)", req.GetImage(), req.GetApp(), shown, cur.GetVersion(), cur.GetState()))
+	default:
+		r = OK(true, fmt.Sprintf("would deploy %s as %s version %s, replacing version %s (%s)", req.GetImage(), req.GetApp(), shown, cur.GetVersion(), cur.GetImage()))
+	}
+	r.Set("app", req.GetApp()).Set("image", req.GetImage()).Set("version", version).Set("previous_version", cur.GetVersion()).
+		Set("running_version", runningVersion(cur)).Set("outcome", "check_mode")
+	if p.Diff && r.Changed {
+		r.Diff = appDiff(cur, req.GetImage(), version)
+	}
+	return r
+}
+
+// runningVersion is the version the app serves now ("" when stopped).
+func runningVersion(a *agentv1.App) string {
+	if a.GetState() != "running" {
+		return ""
+	}
+	return a.GetVersion()
+}
+
+// appDiff shows the image and version before and after, for --diff.
+func appDiff(cur *agentv1.App, image, version string) *Diff {
+	line := func(img, v string) string {
+		if img == "" {
+			return ""
+		}
+		return fmt.Sprintf("image: %s\nversion: %s\n", img, v)
+	}
+	return &Diff{Before: line(cur.GetImage(), cur.GetVersion()), After: line(image, version), BeforeHeader: "running", AfterHeader: "deployed"}
+}
+
+// tagOf is the version label the agent gives an image by default: its tag,
+// unless that is "latest" or missing (then the agent uses the digest,
+// which is only known after the pull).
+func tagOf(image string) string {
+	if i := strings.IndexByte(image, '@'); i >= 0 {
+		image = image[:i]
+	}
+	if i := strings.LastIndexByte(image, ':'); i > strings.LastIndexByte(image, '/') && image[i+1:] != "latest" {
+		return image[i+1:]
+	}
+	return ""
+}
+
+// newDeployID names one Ansible deploy; the agent records it in history.
+func newDeployID() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return "ansible-" + time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b)
+}
