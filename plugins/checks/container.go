@@ -1,0 +1,208 @@
+package checks
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/labfleet/labfleet/plugins/runtime"
+	agentv1 "github.com/labfleet/labfleet/proto/labfleet/agent/v1"
+)
+
+var checkContainer = runtime.Spec{
+	Name:    "check_container",
+	Label:   "CONTAINER",
+	Summary: "is an app's container (or every app's) running, healthy and stable?",
+	Usage:   "-H HOST [agent options] [--app NAME] [-w RANGE] [-c RANGE] [--min-uptime DURATION] [--expect-version V] [--expect-digest D]",
+	Help: `Asks the agent for --app (GetApp) or for every app it manages (ListApps).
+CRITICAL when an app's container is not running, is unhealthy, or does not run
+--expect-version / --expect-digest, and when --app is not deployed there;
+WARNING while its health check is still starting or when it has run for less
+than --min-uptime. -w/-c apply to the container's restart count (defaults
+-w 3 -c 10: the engine restarting a container a few times is worth a look,
+ten times is a crash loop). UNKNOWN when the node has no apps and no --app
+was given. Perfdata per app: restarts and uptime.`,
+	New: func() runtime.Plugin { return &containerCheck{} },
+}
+
+type containerCheck struct {
+	agent                       runtime.AgentFlags
+	app                         string
+	warn, crit                  *runtime.RangeValue
+	minUptime                   time.Duration
+	expectVersion, expectDigest string
+}
+
+func (c *containerCheck) Flags(fs *pflag.FlagSet) {
+	c.agent.Register(fs)
+	fs.StringVar(&c.app, "app", "", "check only this app `NAME` (default: every app on the node)")
+	c.warn = runtime.RangeFlag(fs, "warning", "w", "3", "WARNING `RANGE` for the restart count")
+	c.crit = runtime.RangeFlag(fs, "critical", "c", "10", "CRITICAL `RANGE` for the restart count")
+	fs.DurationVar(&c.minUptime, "min-uptime", 0, "WARNING when a container has run for less than `DURATION` (e.g. 5m)")
+	fs.StringVar(&c.expectVersion, "expect-version", "", "CRITICAL unless the app runs `VERSION`")
+	fs.StringVar(&c.expectDigest, "expect-digest", "", "CRITICAL unless the app runs image `DIGEST` (sha256:...)")
+}
+
+func (c *containerCheck) Run(ctx context.Context, r *runtime.Result) error {
+	if c.minUptime < 0 {
+		return runtime.Usagef("--min-uptime %s is negative", c.minUptime)
+	}
+	conn, err := c.agent.Dial()
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	addr := c.agent.Addr()
+
+	var apps []*agentv1.App
+	if c.app != "" {
+		r.Stage("calling GetApp(%s) on the agent at %s", c.app, addr)
+		resp, err := conn.Agent.GetApp(ctx, &agentv1.GetAppRequest{App: c.app})
+		if status.Code(err) == codes.NotFound {
+			r.Critical("app %s is not deployed on the node at %s", c.app, addr)
+			return nil
+		}
+		if err != nil {
+			runtime.AgentFailure(ctx, r, addr, err)
+			return nil
+		}
+		apps = []*agentv1.App{resp.GetApp()}
+	} else {
+		r.Stage("calling ListApps on the agent at %s", addr)
+		resp, err := conn.Agent.ListApps(ctx, &agentv1.ListAppsRequest{})
+		if err != nil {
+			runtime.AgentFailure(ctx, r, addr, err)
+			return nil
+		}
+		apps = resp.GetApps()
+		if len(apps) == 0 {
+			r.Unknown("no apps are deployed on the node at %s (give --app NAME to require one)", addr)
+			return nil
+		}
+	}
+	slices.SortFunc(apps, func(a, b *agentv1.App) int { return strings.Compare(a.GetName(), b.GetName()) })
+
+	var fine []string
+	for _, a := range apps {
+		if c.checkApp(r, a) {
+			fine = append(fine, fmt.Sprintf("%s %s", a.GetName(), a.GetVersion()))
+		}
+	}
+	if len(fine) == len(apps) {
+		if len(apps) == 1 {
+			a := apps[0]
+			r.OK("%s %s running, %s, %s, up %s", a.GetName(), a.GetVersion(), healthWord(a.GetHealth()),
+				plural(int(a.GetRestartCount()), "restart"), human(uptime(a)))
+		} else {
+			how := "running and healthy"
+			for _, a := range apps {
+				if a.GetHealth() != agentv1.AppHealth_APP_HEALTH_HEALTHY {
+					how = "running"
+				}
+			}
+			r.OK("%s %s: %s", plural(len(apps), "app"), how, strings.Join(fine, ", "))
+		}
+	}
+	return nil
+}
+
+// checkApp records one app's findings and reports whether all are fine.
+func (c *containerCheck) checkApp(r *runtime.Result, a *agentv1.App) bool {
+	name := a.GetName()
+	up := uptime(a)
+	restarts := float64(a.GetRestartCount())
+	r.Perf(runtime.Perf{Label: name + "_restarts", Value: restarts, Warn: c.warn.Range(), Crit: c.crit.Range(), Min: runtime.F(0)})
+	var minUp *runtime.Range
+	if c.minUptime > 0 {
+		minUp = &runtime.Range{Start: c.minUptime.Seconds(), End: inf}
+	}
+	r.Perf(runtime.Perf{Label: name + "_uptime", Value: up.Seconds(), UOM: "s", Warn: minUp, Min: runtime.F(0)})
+	state := fmt.Sprintf("%s, up %s", a.GetState(), human(up))
+	if a.GetState() != "running" {
+		state = fmt.Sprintf("%s, last exit code %d", orNone(a.GetState()), a.GetLastExitCode())
+	}
+	r.Long("%s: %s, health %s, version %s, image %s, %s, container %s",
+		name, state, healthWord(a.GetHealth()), a.GetVersion(), a.GetImage(), plural(int(a.GetRestartCount()), "restart"),
+		short(a.GetContainerId()))
+	r.Verbose(1, "%s: digest %s, deploy %s, retained versions %s", name, a.GetImageDigest(), a.GetDeployId(),
+		strings.Join(a.GetRetainedVersions(), ", "))
+
+	ok := true
+	bad := func(s runtime.Status, format string, args ...any) {
+		r.Add(s, "%s: "+format, append([]any{name}, args...)...)
+		ok = false
+	}
+	switch h := a.GetHealth(); {
+	case a.GetState() != "running" || h == agentv1.AppHealth_APP_HEALTH_STOPPED:
+		state := a.GetState()
+		if state == "" {
+			state = "no container"
+		}
+		bad(runtime.CRITICAL, "not running (%s, last exit code %d)", state, a.GetLastExitCode())
+	case h == agentv1.AppHealth_APP_HEALTH_UNHEALTHY:
+		bad(runtime.CRITICAL, "unhealthy")
+	case h == agentv1.AppHealth_APP_HEALTH_STARTING:
+		bad(runtime.WARNING, "health check still starting")
+	}
+	if s := runtime.Evaluate(restarts, c.warn.Range(), c.crit.Range()); s != runtime.OK {
+		bad(s, "restarted %d times (breaches %s)", a.GetRestartCount(), breach(s, "-w "+c.warn.String(), "-c "+c.crit.String()))
+	}
+	if c.minUptime > 0 && a.GetState() == "running" && up < c.minUptime {
+		bad(runtime.WARNING, "running for only %s (--min-uptime %s)", human(up), c.minUptime)
+	}
+	if c.expectVersion != "" && a.GetVersion() != c.expectVersion {
+		bad(runtime.CRITICAL, "runs version %q, expected %q", a.GetVersion(), c.expectVersion)
+	}
+	if c.expectDigest != "" && !sameDigest(a.GetImageDigest(), c.expectDigest) {
+		bad(runtime.CRITICAL, "runs image %s, expected %s", a.GetImageDigest(), c.expectDigest)
+	}
+	return ok
+}
+
+func uptime(a *agentv1.App) time.Duration {
+	if a.GetState() != "running" || a.GetStartedAt() == nil {
+		return 0
+	}
+	return max(time.Since(a.GetStartedAt().AsTime()), 0)
+}
+
+func healthWord(h agentv1.AppHealth) string {
+	switch h {
+	case agentv1.AppHealth_APP_HEALTH_HEALTHY:
+		return "healthy"
+	case agentv1.AppHealth_APP_HEALTH_UNHEALTHY:
+		return "unhealthy"
+	case agentv1.AppHealth_APP_HEALTH_STARTING:
+		return "starting"
+	case agentv1.AppHealth_APP_HEALTH_NONE:
+		return "no health check"
+	case agentv1.AppHealth_APP_HEALTH_STOPPED:
+		return "stopped"
+	}
+	return "health unknown"
+}
+
+// sameDigest compares digests, accepting an image reference (repo@sha256:...)
+// for either.
+func sameDigest(have, want string) bool {
+	strip := func(s string) string {
+		if i := strings.LastIndexByte(s, '@'); i >= 0 {
+			s = s[i+1:]
+		}
+		return strings.ToLower(strings.TrimSpace(s))
+	}
+	return have != "" && strip(have) == strip(want)
+}
+
+func short(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}

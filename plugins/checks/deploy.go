@@ -1,0 +1,194 @@
+package checks
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/spf13/pflag"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/labfleet/labfleet/controller/fleet"
+	"github.com/labfleet/labfleet/internal/agentclient"
+	"github.com/labfleet/labfleet/plugins/runtime"
+	agentv1 "github.com/labfleet/labfleet/proto/labfleet/agent/v1"
+)
+
+var checkDeploy = runtime.Spec{
+	Name:    "check_deploy",
+	Label:   "DEPLOY",
+	Summary: "does every node run the same version of an app, healthy?",
+	Usage:   "--app NAME (-i INVENTORY [--group G] [--limit PATTERN] | --hosts HOST:PORT,...) [agent TLS options]",
+	Help: `Asks every node's agent for --app (GetApp), in parallel. The nodes are the
+inventory's --group (default nodes, filtered by the Ansible --limit pattern;
+address, port and TLS files from ansible_host, labagent_port and labagent_*
+host vars, as labcontroller reads them) or the --hosts list (port 7443 when
+left out). CRITICAL when a node cannot be reached, does not have the app, or
+its container is not running or unhealthy; WARNING when the nodes run more
+than one version (drift) or a health check is still starting.`,
+	New: func() runtime.Plugin { return &deployCheck{} },
+}
+
+type deployCheck struct {
+	inventory, group, limit, app string
+	hosts                        []string
+	tls                          runtime.AgentTLS
+}
+
+func (c *deployCheck) Flags(fs *pflag.FlagSet) {
+	fs.StringVarP(&c.inventory, "inventory", "i", "", "Ansible inventory `FILE` (default: $LABFLEET_INVENTORY)")
+	fs.StringVar(&c.group, "group", "nodes", "inventory `GROUP` of the nodes")
+	fs.StringVar(&c.limit, "limit", "", "Ansible host `PATTERN` to narrow the group")
+	fs.StringSliceVar(&c.hosts, "hosts", nil, "agents to ask instead of an inventory: `HOST:PORT,...`")
+	fs.StringVar(&c.app, "app", "", "app `NAME` (required)")
+	c.tls.Register(fs)
+}
+
+func (c *deployCheck) nodes() ([]fleet.Node, error) {
+	if len(c.hosts) > 0 {
+		if c.inventory != "" {
+			return nil, runtime.Usagef("give either -i INVENTORY or --hosts, not both")
+		}
+		var nodes []fleet.Node
+		for _, h := range c.hosts {
+			addr := strings.TrimSpace(h)
+			if _, _, err := net.SplitHostPort(addr); err != nil {
+				addr = net.JoinHostPort(addr, strconv.Itoa(agentclient.DefaultPort))
+			}
+			nodes = append(nodes, fleet.Node{Name: addr, Conn: c.tls.Options(addr)})
+		}
+		return nodes, nil
+	}
+	if c.inventory == "" {
+		c.inventory = os.Getenv("LABFLEET_INVENTORY")
+	}
+	if c.inventory == "" {
+		return nil, runtime.Usagef("give -i INVENTORY (or set LABFLEET_INVENTORY) or --hosts HOST:PORT,...")
+	}
+	d := fleet.Defaults{CAFile: c.tls.CAFile, CertFile: c.tls.CertFile, KeyFile: c.tls.KeyFile, TokenFile: c.tls.TokenFile, Insecure: c.tls.Insecure}
+	nodes, err := fleet.Resolve(c.inventory, c.group, c.limit, d)
+	if err != nil {
+		return nil, runtime.Usagef("%v", err)
+	}
+	return nodes, nil
+}
+
+func (c *deployCheck) Run(ctx context.Context, r *runtime.Result) error {
+	if c.app == "" {
+		return runtime.Usagef("--app NAME is required")
+	}
+	nodes, err := c.nodes()
+	if err != nil {
+		return err
+	}
+	for _, n := range nodes {
+		// Bad TLS options fail here, as UNKNOWN, rather than per node.
+		conn, err := runtime.DialAgent(n.Conn)
+		if err != nil {
+			return fmt.Errorf("node %s: %w", n.Name, err)
+		}
+		conn.Close()
+	}
+
+	// fleet.Each dials each node itself; the connection's target (the
+	// agent address) tells which node answered, for the timeout message.
+	var mu sync.Mutex
+	pending := map[string]string{}
+	for _, n := range nodes {
+		pending[n.Addr()] = n.Name
+	}
+	stage := func() {
+		var names []string
+		for _, n := range pending {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		if len(names) == 0 {
+			r.Stage("comparing the answers about %s", c.app)
+			return
+		}
+		r.Stage("waiting for GetApp(%s) from %s", c.app, strings.Join(names, ", "))
+	}
+	stage()
+	results := fleet.Each(ctx, nodes, func(ctx context.Context, conn *agentclient.Conn) (*agentv1.App, error) {
+		resp, err := conn.Agent.GetApp(ctx, &agentv1.GetAppRequest{App: c.app})
+		if ctx.Err() == nil { // a call cut by the timeout is still pending
+			mu.Lock()
+			delete(pending, conn.Target())
+			stage()
+			mu.Unlock()
+		}
+		return resp.GetApp(), err
+	})
+	c.report(ctx, r, results)
+	return nil
+}
+
+// report records each node's finding, then the drift across nodes.
+func (c *deployCheck) report(ctx context.Context, r *runtime.Result, results []fleet.Result[*agentv1.App]) {
+	byVersion := map[string][]string{}
+	healthy := 0
+	for _, res := range results {
+		name, a := res.Node.Name, res.Value
+		switch {
+		case status.Code(res.Err) == codes.NotFound:
+			r.Critical("%s has no %s", name, c.app)
+			r.Long("%s: no app %s", name, c.app)
+			continue
+		case res.Err != nil:
+			if ctx.Err() == nil {
+				r.Critical("%s: %s", name, runtime.DescribeAgentError(res.Node.Addr(), res.Err))
+			}
+			r.Long("%s: no answer", name)
+			continue
+		}
+		byVersion[a.GetVersion()] = append(byVersion[a.GetVersion()], name)
+		r.Long("%s: %s %s, %s, %s, image %s", name, c.app, a.GetVersion(), a.GetState(), healthWord(a.GetHealth()), a.GetImage())
+		switch h := a.GetHealth(); {
+		case a.GetState() != "running" || h == agentv1.AppHealth_APP_HEALTH_STOPPED:
+			r.Critical("%s: %s %s not running (%s)", name, c.app, a.GetVersion(), orNone(a.GetState()))
+		case h == agentv1.AppHealth_APP_HEALTH_UNHEALTHY:
+			r.Critical("%s: %s %s unhealthy", name, c.app, a.GetVersion())
+		case h == agentv1.AppHealth_APP_HEALTH_STARTING:
+			r.Warning("%s: %s %s health check still starting", name, c.app, a.GetVersion())
+		default:
+			healthy++
+		}
+	}
+	versions := make([]string, 0, len(byVersion))
+	for v := range byVersion {
+		versions = append(versions, v)
+	}
+	slices.Sort(versions)
+	if len(versions) > 1 {
+		parts := make([]string, len(versions))
+		for i, v := range versions {
+			parts[i] = fmt.Sprintf("%s on %s", orNone(v), strings.Join(byVersion[v], ", "))
+		}
+		r.Warning("%s version drift: %s", c.app, strings.Join(parts, "; "))
+	}
+	n := float64(len(results))
+	r.Perf(runtime.Perf{Label: "nodes", Value: n, Min: runtime.F(0)})
+	r.Perf(runtime.Perf{Label: "healthy", Value: float64(healthy), Crit: &runtime.Range{Start: n, End: inf}, Min: runtime.F(0), Max: runtime.F(n)})
+	r.Perf(runtime.Perf{Label: "versions", Value: float64(len(versions)), Warn: &runtime.Range{End: 1}, Min: runtime.F(0)})
+	if len(versions) == 1 && healthy == len(results) {
+		where := "all " + plural(len(results), "node")
+		if len(results) == 1 {
+			where = results[0].Node.Name
+		}
+		r.OK("%s %s on %s, healthy", c.app, versions[0], where)
+	}
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}

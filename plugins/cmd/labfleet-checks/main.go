@@ -1,0 +1,18 @@
+// Command labfleet-checks is labfleet's Nagios plugins in one program: run
+// it through a link named after a plugin (check_labagent, check_container,
+// check_replication, check_node, check_deploy, check_app, check_haproxy),
+// or as `labfleet-checks check_NAME [options]`.
+package main
+
+import (
+	"os"
+
+	"github.com/labfleet/labfleet/internal/version"
+	"github.com/labfleet/labfleet/plugins/checks"
+	"github.com/labfleet/labfleet/plugins/runtime"
+)
+
+func main() {
+	runtime.Version = version.String()
+	os.Exit(runtime.Dispatch(os.Args, checks.All(), os.Stdout))
+}
