@@ -119,7 +119,7 @@ func TestRollout_LockDryRunAndUnreachableHAProxy(t *testing.T) {
 	// Dry run: a plan, and nothing changes.
 	histBefore := controller(t, "-i", l.inv, "--insecure", "history", "-o", "json").Stdout
 	r := l.deploy(t, nil, v2, "v2", "--dry-run")
-	if r.Code != 0 || !strings.Contains(r.Stdout, "v1 -> v2") || !strings.Contains(r.Stdout, "nothing is changed") {
+	if r.Code != 0 || !strings.Contains(r.Stdout, "change: v1 -> v2") || !strings.Contains(r.Stdout, "would replace version v1") || !strings.Contains(r.Stdout, "nothing is changed") {
 		t.Fatalf("dry run: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 	if l.version(l.n1) != "v1" || controller(t, "-i", l.inv, "--insecure", "history", "-o", "json").Stdout != histBefore {

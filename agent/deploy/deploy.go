@@ -56,7 +56,7 @@ const (
 	PhaseRevert
 )
 
-var outcomeNames = [...]string{"unknown", "succeeded", "failed", "unchanged", "interrupted"}
+var outcomeNames = [...]string{"unknown", "succeeded", "failed", "unchanged", "interrupted", "would-change"}
 
 func (o Outcome) String() string {
 	if int(o) < len(outcomeNames) {
@@ -103,6 +103,7 @@ const (
 	Failed
 	Unchanged
 	Interrupted
+	WouldChange
 )
 
 // Kind is deploy or rollback.
@@ -197,6 +198,7 @@ type Request struct {
 	StartFirst bool
 	Pull       PullPolicy
 	Caller     string
+	DryRun     bool
 }
 
 // RollbackRequest asks to go back to a retained version.

@@ -105,6 +105,7 @@ func deployRequest(req *agentv1.DeployRequest, caller string) deploy.Request {
 		Health: healthFromPB(req.GetHealth()), Caller: caller,
 		StartFirst: req.GetStrategy() == agentv1.DeployStrategy_DEPLOY_STRATEGY_START_FIRST,
 		Pull:       deploy.PullPolicy(req.GetPullPolicy()),
+		DryRun:     req.GetDryRun(),
 		Spec: deploy.Spec{
 			Env: sp.GetEnv(), SecretEnv: sp.GetSecretEnv(), Entrypoint: sp.GetEntrypoint(), Command: sp.GetCommand(),
 			RestartPolicy: sp.GetRestartPolicy(), NetworkMode: sp.GetNetworkMode(), Labels: sp.GetLabels(),

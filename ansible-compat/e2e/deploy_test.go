@@ -54,7 +54,7 @@ func TestAnsible_DeployExamplePlaybook(t *testing.T) {
 	if after := historyLen(t, l); after != before {
 		t.Errorf("--check called Deploy: %d history entries before, %d after", before, after)
 	}
-	if !strings.Contains(r.Stdout, "would deploy "+v2) || !strings.Contains(r.Stdout, "+version: v2") {
+	if !strings.Contains(r.Stdout, "would replace version v1") || !strings.Contains(r.Stdout, "+version: v2") {
 		t.Errorf("--check: want the would-deploy message and a diff:\n%s", r.Stdout)
 	}
 	r = keep(deploy(v1, "v1", "--check"))

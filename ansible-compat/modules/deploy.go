@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"google.golang.org/protobuf/proto"
 	"strings"
 	"time"
 
@@ -47,8 +48,8 @@ func init() {
 
 // runDeploy makes the node run image as app. The agent decides whether
 // anything changes: the same image with the same settings already running
-// is UNCHANGED, which is changed: false. In check mode only GetApp is
-// asked: a different image, or none running, would change.
+// is UNCHANGED, which is changed: false. In check mode the agent answers a
+// dry-run deploy (image and settings compared, nothing touched).
 func runDeploy(ctx context.Context, p *Params) *Result {
 	req, err := deployRequest(p)
 	if err != nil {
@@ -65,7 +66,7 @@ func runDeploy(ctx context.Context, p *Params) *Result {
 		return Fail(agentclient.Describe(addr, err))
 	}
 	if p.CheckMode {
-		return checkDeploy(p, req, cur)
+		return checkDeploy(ctx, p, c, addr, req, cur)
 	}
 	if req.DeployId == "" {
 		req.DeployId = newDeployID()
@@ -102,33 +103,34 @@ func currentApp(ctx context.Context, p *Params, c *agentclient.Conn, app string)
 	return resp.GetApp(), nil
 }
 
-// checkDeploy answers --check from what runs now.
-func checkDeploy(p *Params, req *agentv1.DeployRequest, cur *agentv1.App) *Result {
-	version := req.GetVersion()
-	if version == "" {
-		version = tagOf(req.GetImage())
+// checkDeploy answers --check with the agent's dry run: it compares the
+// image and every setting with what runs, and changes nothing.
+func checkDeploy(ctx context.Context, p *Params, c *agentclient.Conn, addr string, req *agentv1.DeployRequest, cur *agentv1.App) *Result {
+	dry := proto.Clone(req).(*agentv1.DeployRequest)
+	dry.DryRun = true
+	ctx, cancel := context.WithTimeout(ctx, streamTimeout)
+	defer cancel()
+	s, err := c.Agent.Deploy(ctx, dry)
+	if err != nil {
+		return Fail(agentclient.Describe(addr, err))
 	}
-	shown := version
-	if shown == "" {
-		shown = "(the image digest)"
+	_, res, err := collect(func() (deployMsg, error) { return s.Recv() })
+	if err != nil {
+		return Fail(agentclient.Describe(addr, err))
 	}
-	running := cur != nil && cur.GetState() == "running"
 	var r *Result
-	switch {
-	case running && cur.GetImage() == req.GetImage():
-		r = OK(false, fmt.Sprintf("%s already runs %s as version %s; nothing would change", req.GetApp(), cur.GetImage(), cur.GetVersion()))
-		version = cur.GetVersion()
-	case cur == nil:
-		r = OK(true, fmt.Sprintf("would deploy %s as %s version %s (the app is not on this node yet)", req.GetImage(), req.GetApp(), shown))
-	case !running:
-		r = OK(true, fmt.Sprintf("would deploy %s as %s version %s (version %s is %s)", req.GetImage(), req.GetApp(), shown, cur.GetVersion(), cur.GetState()))
+	switch res.GetOutcome() {
+	case agentv1.DeployOutcome_DEPLOY_OUTCOME_UNCHANGED:
+		r = OK(false, res.GetMessage())
+	case agentv1.DeployOutcome_DEPLOY_OUTCOME_WOULD_CHANGE:
+		r = OK(true, res.GetMessage())
 	default:
-		r = OK(true, fmt.Sprintf("would deploy %s as %s version %s, replacing version %s (%s)", req.GetImage(), req.GetApp(), shown, cur.GetVersion(), cur.GetImage()))
+		return Fail(res.GetMessage())
 	}
-	r.Set("app", req.GetApp()).Set("image", req.GetImage()).Set("version", version).Set("previous_version", cur.GetVersion()).
+	r.Set("app", req.GetApp()).Set("image", req.GetImage()).Set("version", res.GetVersion()).Set("previous_version", cur.GetVersion()).
 		Set("running_version", runningVersion(cur)).Set("outcome", "check_mode")
 	if p.Diff && r.Changed {
-		r.Diff = appDiff(cur, req.GetImage(), version)
+		r.Diff = appDiff(cur, req.GetImage(), res.GetVersion())
 	}
 	return r
 }

@@ -327,6 +327,8 @@ const (
 	DeployOutcome_DEPLOY_OUTCOME_UNCHANGED DeployOutcome = 3
 	// The agent stopped in the middle of it; found and recorded at restart.
 	DeployOutcome_DEPLOY_OUTCOME_INTERRUPTED DeployOutcome = 4
+	// A dry run found that the deploy would change the node.
+	DeployOutcome_DEPLOY_OUTCOME_WOULD_CHANGE DeployOutcome = 5
 )
 
 // Enum value maps for DeployOutcome.
@@ -337,13 +339,15 @@ var (
 		2: "DEPLOY_OUTCOME_FAILED",
 		3: "DEPLOY_OUTCOME_UNCHANGED",
 		4: "DEPLOY_OUTCOME_INTERRUPTED",
+		5: "DEPLOY_OUTCOME_WOULD_CHANGE",
 	}
 	DeployOutcome_value = map[string]int32{
-		"DEPLOY_OUTCOME_UNSPECIFIED": 0,
-		"DEPLOY_OUTCOME_SUCCEEDED":   1,
-		"DEPLOY_OUTCOME_FAILED":      2,
-		"DEPLOY_OUTCOME_UNCHANGED":   3,
-		"DEPLOY_OUTCOME_INTERRUPTED": 4,
+		"DEPLOY_OUTCOME_UNSPECIFIED":  0,
+		"DEPLOY_OUTCOME_SUCCEEDED":    1,
+		"DEPLOY_OUTCOME_FAILED":       2,
+		"DEPLOY_OUTCOME_UNCHANGED":    3,
+		"DEPLOY_OUTCOME_INTERRUPTED":  4,
+		"DEPLOY_OUTCOME_WOULD_CHANGE": 5,
 	}
 )
 
@@ -1121,9 +1125,13 @@ type DeployRequest struct {
 	Health       *HealthCheck   `protobuf:"bytes,5,opt,name=health,proto3" json:"health,omitempty"`
 	RegistryAuth *RegistryAuth  `protobuf:"bytes,6,opt,name=registry_auth,json=registryAuth,proto3" json:"registry_auth,omitempty"`
 	// Version label; defaults to the image tag (or the digest).
-	Version       string         `protobuf:"bytes,7,opt,name=version,proto3" json:"version,omitempty"`
-	Strategy      DeployStrategy `protobuf:"varint,8,opt,name=strategy,proto3,enum=labfleet.agent.v1.DeployStrategy" json:"strategy,omitempty"`
-	PullPolicy    PullPolicy     `protobuf:"varint,9,opt,name=pull_policy,json=pullPolicy,proto3,enum=labfleet.agent.v1.PullPolicy" json:"pull_policy,omitempty"`
+	Version    string         `protobuf:"bytes,7,opt,name=version,proto3" json:"version,omitempty"`
+	Strategy   DeployStrategy `protobuf:"varint,8,opt,name=strategy,proto3,enum=labfleet.agent.v1.DeployStrategy" json:"strategy,omitempty"`
+	PullPolicy PullPolicy     `protobuf:"varint,9,opt,name=pull_policy,json=pullPolicy,proto3,enum=labfleet.agent.v1.PullPolicy" json:"pull_policy,omitempty"`
+	// Report whether this deploy would change the node, changing nothing:
+	// no lock, no pull, nothing recorded. The result's outcome is UNCHANGED
+	// or WOULD_CHANGE.
+	DryRun        bool `protobuf:"varint,10,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1219,6 +1227,13 @@ func (x *DeployRequest) GetPullPolicy() PullPolicy {
 		return x.PullPolicy
 	}
 	return PullPolicy_PULL_POLICY_UNSPECIFIED
+}
+
+func (x *DeployRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
 }
 
 // ContainerSpec covers what `docker run` users pass.
@@ -3527,7 +3542,7 @@ const file_labfleet_agent_v1_agent_proto_rawDesc = "" +
 	"\x0favailable_bytes\x18\x06 \x01(\x04R\x0eavailableBytes\x12!\n" +
 	"\finodes_total\x18\a \x01(\x04R\vinodesTotal\x12\x1f\n" +
 	"\vinodes_used\x18\b \x01(\x04R\n" +
-	"inodesUsed\"\xa1\x03\n" +
+	"inodesUsed\"\xba\x03\n" +
 	"\rDeployRequest\x12\x10\n" +
 	"\x03app\x18\x01 \x01(\tR\x03app\x12\x14\n" +
 	"\x05image\x18\x02 \x01(\tR\x05image\x12\x1b\n" +
@@ -3538,7 +3553,9 @@ const file_labfleet_agent_v1_agent_proto_rawDesc = "" +
 	"\aversion\x18\a \x01(\tR\aversion\x12=\n" +
 	"\bstrategy\x18\b \x01(\x0e2!.labfleet.agent.v1.DeployStrategyR\bstrategy\x12>\n" +
 	"\vpull_policy\x18\t \x01(\x0e2\x1d.labfleet.agent.v1.PullPolicyR\n" +
-	"pullPolicy\"\xa2\x06\n" +
+	"pullPolicy\x12\x17\n" +
+	"\adry_run\x18\n" +
+	" \x01(\bR\x06dryRun\"\xa2\x06\n" +
 	"\rContainerSpec\x124\n" +
 	"\x05ports\x18\x01 \x03(\v2\x1e.labfleet.agent.v1.PortMappingR\x05ports\x12;\n" +
 	"\x03env\x18\x02 \x03(\v2).labfleet.agent.v1.ContainerSpec.EnvEntryR\x03env\x12N\n" +
@@ -3761,13 +3778,14 @@ const file_labfleet_agent_v1_agent_proto_rawDesc = "" +
 	"\x13DEPLOY_PHASE_HEALTH\x10\x06\x12\x16\n" +
 	"\x12DEPLOY_PHASE_PRUNE\x10\a\x12\x17\n" +
 	"\x13DEPLOY_PHASE_RECORD\x10\b\x12\x17\n" +
-	"\x13DEPLOY_PHASE_REVERT\x10\t*\xa6\x01\n" +
+	"\x13DEPLOY_PHASE_REVERT\x10\t*\xc7\x01\n" +
 	"\rDeployOutcome\x12\x1e\n" +
 	"\x1aDEPLOY_OUTCOME_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18DEPLOY_OUTCOME_SUCCEEDED\x10\x01\x12\x19\n" +
 	"\x15DEPLOY_OUTCOME_FAILED\x10\x02\x12\x1c\n" +
 	"\x18DEPLOY_OUTCOME_UNCHANGED\x10\x03\x12\x1e\n" +
-	"\x1aDEPLOY_OUTCOME_INTERRUPTED\x10\x04*[\n" +
+	"\x1aDEPLOY_OUTCOME_INTERRUPTED\x10\x04\x12\x1f\n" +
+	"\x1bDEPLOY_OUTCOME_WOULD_CHANGE\x10\x05*[\n" +
 	"\n" +
 	"DeployKind\x12\x1b\n" +
 	"\x17DEPLOY_KIND_UNSPECIFIED\x10\x00\x12\x16\n" +
