@@ -10,8 +10,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/labfleet/labfleet/controller/fleet"
-	agentv1 "github.com/labfleet/labfleet/proto/labfleet/agent/v1"
 	"github.com/labfleet/labfleet/internal/agentclient"
+	agentv1 "github.com/labfleet/labfleet/proto/labfleet/agent/v1"
 )
 
 // dryRun prints what a deploy would change on which node. Each agent
