@@ -16,6 +16,10 @@ declare -A pkg_for=(
   [nagios4]=nagios4-core
   [/usr/lib/nagios/plugins/check_http]=monitoring-plugins-basic
   [/usr/lib/nagios/plugins/check_mysql]=monitoring-plugins-standard
+  [/usr/lib/nagios/plugins/check_nrpe]=nagios-nrpe-plugin
+  [nrpe]=nagios-nrpe-server
+  [/usr/bin/time]=time
+  [/usr/lib/x86_64-linux-gnu/liburiparser.so.1]=liburiparser1
 )
 missing=()
 for cmd in "${!pkg_for[@]}"; do
