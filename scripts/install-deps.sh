@@ -19,6 +19,7 @@ declare -A pkg_for=(
   [/usr/lib/nagios/plugins/check_nrpe]=nagios-nrpe-plugin
   [nrpe]=nagios-nrpe-server
   [/usr/bin/time]=time
+  [icinga2]=icinga2
   [/usr/lib/x86_64-linux-gnu/liburiparser.so.1]=liburiparser1
 )
 missing=()

@@ -3,11 +3,8 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -164,24 +161,14 @@ func printConfig(cmd *cobra.Command, files []nagiosconf.File) {
 	}
 }
 
-// writeConfig writes the files into dir, each replaced in one rename so
-// that a Nagios reload never reads half a file.
+// writeConfig writes the files into dir and says so.
 func writeConfig(cmd *cobra.Command, dir string, files []nagiosconf.File) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return failed{msg: fmt.Sprintf("cannot create %s: %v", dir, err)}
+	paths, err := nagiosconf.WriteFiles(dir, files)
+	for _, p := range paths {
+		fmt.Fprintln(cmd.OutOrStdout(), "wrote", p)
 	}
-	for _, f := range files {
-		path := filepath.Join(dir, f.Name)
-		tmp := path + ".tmp-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-		err := os.WriteFile(tmp, f.Data, 0o644)
-		if err == nil {
-			err = os.Rename(tmp, path)
-		}
-		if err != nil {
-			os.Remove(tmp)
-			return failed{msg: fmt.Sprintf("cannot write %s: %v", path, err)}
-		}
-		fmt.Fprintln(cmd.OutOrStdout(), "wrote", path)
+	if err != nil {
+		return failed{msg: err.Error()}
 	}
 	return nil
 }

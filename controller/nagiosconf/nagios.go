@@ -2,6 +2,7 @@ package nagiosconf
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -13,6 +14,39 @@ import (
 type File struct {
 	Name string
 	Data []byte
+}
+
+// WriteFiles writes files into dir (created if needed) and returns their
+// paths. Each file is replaced by a rename, so a Nagios reload never reads
+// half of one.
+func WriteFiles(dir string, files []File) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("cannot create %s: %w", dir, err)
+	}
+	var paths []string
+	for _, f := range files {
+		path := filepath.Join(dir, f.Name)
+		tmp, err := os.CreateTemp(dir, "."+f.Name+".*")
+		if err != nil {
+			return paths, fmt.Errorf("cannot write %s: %w", path, err)
+		}
+		_, err = tmp.Write(f.Data)
+		if cerr := tmp.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = os.Chmod(tmp.Name(), 0o644)
+		}
+		if err == nil {
+			err = os.Rename(tmp.Name(), path)
+		}
+		if err != nil {
+			os.Remove(tmp.Name())
+			return paths, fmt.Errorf("cannot write %s: %w", path, err)
+		}
+		paths = append(paths, path)
+	}
+	return paths, nil
 }
 
 // Nagios renders the Nagios Core 4 object configuration: templates.cfg,
@@ -250,9 +284,10 @@ func (c *Config) nagiosCheckCommand(s Service) string {
 
 var plainValue = regexp.MustCompile(`^[A-Za-z0-9_./:@%+=,~-]+$`)
 
-// nagiosValue writes v for a command line: the host address macro, or v,
-// quoted for /bin/sh when it is not plain (Nagios runs a command line with
-// quotes through the shell).
+// nagiosValue writes v for a check_command argument: the host address
+// macro, or v, quoted for /bin/sh when it is not plain (Nagios runs a
+// command line with quotes through the shell), with '!', which separates
+// arguments, escaped as "\!".
 func nagiosValue(v string) string {
 	switch {
 	case v == hostAddress:
@@ -260,7 +295,7 @@ func nagiosValue(v string) string {
 	case plainValue.MatchString(v):
 		return v
 	default:
-		return "'" + v + "'"
+		return "'" + strings.ReplaceAll(v, "!", `\!`) + "'"
 	}
 }
 

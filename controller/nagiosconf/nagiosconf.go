@@ -183,14 +183,6 @@ func Generate(o Options) (*Config, error) {
 	if c.auth == (fleet.Defaults{}) {
 		c.Warnings = append(c.Warnings, "no TLS files, token file or --insecure for the agents: the plugins will expect TLS with the system's CAs and send no client identity")
 	}
-	for name, h := range hosts {
-		if err := checkName("host", name); err != nil {
-			return nil, err
-		}
-		if err := checkValue("host "+name+" address", h.Address); err != nil {
-			return nil, err
-		}
-	}
 	if err := c.groups(inv, hosts); err != nil {
 		return nil, err
 	}
@@ -198,6 +190,14 @@ func Generate(o Options) (*Config, error) {
 		c.Hosts = append(c.Hosts, *h)
 	}
 	sort.Slice(c.Hosts, func(i, j int) bool { return c.Hosts[i].Name < c.Hosts[j].Name })
+	for _, h := range c.Hosts {
+		if err := checkName("host", h.Name); err != nil {
+			return nil, err
+		}
+		if err := checkValue("host "+h.Name+" address", h.Address); err != nil {
+			return nil, err
+		}
+	}
 	if err := c.services(); err != nil {
 		return nil, err
 	}
@@ -271,6 +271,10 @@ func withDefaults(o Options) (Options, error) {
 		if err := checkValue(what, v); err != nil {
 			return o, err
 		}
+	}
+	// An Ansible pattern needs '!' (web:!web3): nagiosValue escapes it.
+	if strings.ContainsAny(o.Limit, " \t\r\n$'\"\\`;") {
+		return o, fmt.Errorf("%w: --limit %q: spaces, quotes, backslashes and the characters $ ; ` cannot pass through Nagios' command line", ErrOptions, o.Limit)
 	}
 	if strings.ContainsAny(o.AppString, "'\"\\!$`\n\r") {
 		return o, fmt.Errorf("%w: app string %q: quotes, backslashes, '!', '$' and backticks cannot pass through Nagios' command line", ErrOptions, o.AppString)
@@ -371,10 +375,10 @@ func (c *Config) services() error {
 		c.Services = append(c.Services, Service{Description: desc, HostGroup: o.NodeGroup, Plugin: plugin, Params: params})
 	}
 	onNodes("labagent", "labagent", map[string]string{"warning": "1", "critical": "5"})
-	onNodes("node", "node", map[string]string{"load_warning": "4", "load_critical": "8", "mem_warning": "90",
+	onNodes("node", "node", map[string]string{"load_warning": "2", "load_critical": "4", "mem_warning": "85",
 		"mem_critical": "95", "disk_warning": "85", "disk_critical": "95", "mount": "/"})
 	if nodes > 1 {
-		onNodes("replication", "replication", map[string]string{"warning": "30", "critical": "300",
+		onNodes("replication", "replication", map[string]string{"warning": "60", "critical": "300",
 			"min_connections": strconv.Itoa(nodes - 1)})
 	}
 	for _, a := range o.Apps {
@@ -388,7 +392,11 @@ func (c *Config) services() error {
 		c.Warnings = append(c.Warnings, fmt.Sprintf("no hosts in inventory group %q: the checks that run from the control server (deploy drift, HAProxy) are left out", o.ControlGroup))
 	} else {
 		for _, a := range o.Apps {
-			onControl("deploy "+a.Name, "deploy", map[string]string{"group": o.NodeGroup, "app": a.Name})
+			p := map[string]string{"group": o.NodeGroup, "app": a.Name}
+			if o.Limit != "" {
+				p["limit"] = o.Limit
+			}
+			onControl("deploy "+a.Name, "deploy", p)
 		}
 		if o.HAProxyFrontend != "" && len(o.Apps) > 0 {
 			host, port, _ := splitHostPort(o.HAProxyFrontend)

@@ -202,10 +202,9 @@ func TestGenerate_RejectsWhatCannotWork(t *testing.T) {
 func writeFiles(t *testing.T, files []File) string {
 	t.Helper()
 	dir := t.TempDir()
-	for _, f := range files {
-		if err := os.WriteFile(filepath.Join(dir, f.Name), f.Data, 0o644); err != nil {
-			t.Fatal(err)
-		}
+	paths, err := WriteFiles(dir, files)
+	if err != nil || len(paths) != len(files) {
+		t.Fatalf("WriteFiles: %v %v", paths, err)
 	}
 	return dir
 }

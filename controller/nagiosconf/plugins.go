@@ -107,18 +107,19 @@ var plugins = []plugin{
 		{name: "min_connections", flag: "--min-connections", desc: "CRITICAL with fewer replication connections", nagios: fromExtra},
 	}},
 	{name: "node", desc: "a node's load, memory and disk through its labagent", params: agentParams(
-		param{name: "load_warning", flag: "--load-warning", desc: "load average range for WARNING", nagios: fromArg},
-		param{name: "load_critical", flag: "--load-critical", desc: "load average range for CRITICAL", nagios: fromArg},
+		param{name: "load_warning", flag: "--load-warning", desc: "load average per CPU range for WARNING", nagios: fromArg},
+		param{name: "load_critical", flag: "--load-critical", desc: "load average per CPU range for CRITICAL", nagios: fromArg},
 		param{name: "mem_warning", flag: "--mem-warning", desc: "memory used range in percent for WARNING", nagios: fromArg},
 		param{name: "mem_critical", flag: "--mem-critical", desc: "memory used range in percent for CRITICAL", nagios: fromArg},
 		param{name: "disk_warning", flag: "--disk-warning", desc: "disk used range in percent for WARNING", nagios: fromArg},
 		param{name: "disk_critical", flag: "--disk-critical", desc: "disk used range in percent for CRITICAL", nagios: fromArg},
-		param{name: "mount", flag: "--mount", desc: "mount point whose disk is checked", nagios: fromArg},
+		param{name: "mount", flag: "--mount", desc: "mount point whose disk is checked (repeatable; empty: every local filesystem)", nagios: fromArg},
 	)},
 	{name: "deploy", desc: "every node of the group runs the same version of an app (no drift)", params: append(append([]param{
 		{name: "inventory", flag: "-i", desc: "Ansible inventory", required: true, nagios: macroInventory, icinga: "$labfleet_inventory$"},
 		{name: "group", flag: "--group", desc: "inventory group of the nodes", nagios: fromArg},
 		{name: "app", flag: "--app", desc: "app name", required: true, nagios: fromArg},
+		{name: "limit", flag: "--limit", desc: "Ansible host pattern to narrow the group", nagios: fromExtra},
 	}, authParams...), timeout)},
 	{name: "app", desc: "an app's HTTP endpoint: status, content, version, response time", params: []param{
 		{name: "hostname", flag: "-H", desc: "host name or address", required: true, nagios: fromArg, icinga: "$address$"},

@@ -56,11 +56,11 @@ func TestNagiosAndIcinga2RunThePluginsWithTheSameFlags(t *testing.T) {
 	}{
 		{"lab", map[string]string{
 			"node1/labagent": argv("check_labagent", cat([]string{"-H", "127.0.0.11", "-p", "7443"}, tls, []string{"-w", "1", "-c", "5"})...),
-			"node2/node": argv("check_node", cat([]string{"-H", "127.0.0.12", "-p", "7443"}, tls, []string{"--load-warning", "4", "--load-critical", "8",
-				"--mem-warning", "90", "--mem-critical", "95", "--disk-warning", "85", "--disk-critical", "95", "--mount", "/"})...),
+			"node2/node": argv("check_node", cat([]string{"-H", "127.0.0.12", "-p", "7443"}, tls, []string{"--load-warning", "2", "--load-critical", "4",
+				"--mem-warning", "85", "--mem-critical", "95", "--disk-warning", "85", "--disk-critical", "95", "--mount", "/"})...),
 			"node1/container todo": argv("check_container", cat([]string{"-H", "127.0.0.11", "-p", "7443"}, tls, []string{"--app", "todo", "-w", "3", "-c", "10"})...),
 			"node2/replication": argv("check_replication", "-H", "127.0.0.12", "-P", "3306", "-u", "nagios", "--password-file",
-				"/etc/nagios4/labfleet/mariadb.password", "-w", "30", "-c", "300", "--min-connections", "1"),
+				"/etc/nagios4/labfleet/mariadb.password", "-w", "60", "-c", "300", "--min-connections", "1"),
 			"node1/app todo":               argv("check_app", "-H", "127.0.0.11", "-p", "8000", "-u", "/healthz", "-e", "200", "-w", "1", "-c", "5"),
 			"control/app todo via haproxy": argv("check_app", "-H", "127.0.0.10", "-p", "80", "-u", "/healthz", "-e", "200", "-w", "1", "-c", "5"),
 			"control/deploy todo":          argv("check_deploy", cat([]string{"-i", "/etc/nagios4/labfleet/inventory.ini", "--group", "nodes", "--app", "todo"}, tls)...),
@@ -70,11 +70,11 @@ func TestNagiosAndIcinga2RunThePluginsWithTheSameFlags(t *testing.T) {
 			"web1/labagent":      argv("check_labagent", cat([]string{"-H", "127.0.0.21", "-p", "7444"}, token, []string{"-w", "1", "-c", "5"})...),
 			"web2/container api": argv("check_container", cat([]string{"-H", "127.0.0.22", "-p", "7443"}, token, []string{"--app", "api", "-w", "3", "-c", "10"})...),
 			"web1/replication": argv("check_replication", "-H", "127.0.0.31", "-P", "3307", "-u", "monitor", "--password-file",
-				"/etc/labfleet/monitor.password", "-w", "30", "-c", "300", "--min-connections", "1"),
+				"/etc/labfleet/monitor.password", "-w", "60", "-c", "300", "--min-connections", "1"),
 			"web2/app api":             argv("check_app", "-H", "127.0.0.22", "-p", "9000", "-u", "/healthz", "-e", "200", "-w", "1", "-c", "5", "-s", "hello from"),
 			"ctl/app todo via haproxy": argv("check_app", "-H", "127.0.0.20", "-p", "80", "-u", "/healthz", "-e", "200", "-w", "1", "-c", "5", "-s", "hello from"),
 			"ctl/haproxy todo":         argv("check_haproxy", "--socket", "127.0.0.20:9999", "--backend", "todo", "-w", "2:", "-c", "1:"),
-			"ctl/deploy todo":          argv("check_deploy", cat([]string{"-i", "/etc/labfleet/inventory.yml", "--group", "web", "--app", "todo"}, token)...),
+			"ctl/deploy todo":          argv("check_deploy", cat([]string{"-i", "/etc/labfleet/inventory.yml", "--group", "web", "--app", "todo"}, token, []string{"--limit", "web:!web3"})...),
 		}},
 		{"insecure-single", map[string]string{
 			"solo/labagent": argv("check_labagent", "-H", "127.0.0.40", "-p", "7443", "--insecure", "-w", "1", "-c", "5"),
