@@ -49,6 +49,45 @@ func startLab(t *testing.T) *lab {
 	return l
 }
 
+// nagios forces every check of the lab's hosts and waits until each
+// service has a result newer than the force, then returns them by
+// "host/service".
+func (l *lab) nagios(t *testing.T) map[string]labtest.ServiceStatus {
+	t.Helper()
+	cmdFile := filepath.Join(l.dir, "nagios", "rw", "nagios.cmd")
+	time.Sleep(1100 * time.Millisecond) // last_check has whole seconds
+	since := time.Now().Truncate(time.Second)
+	now := since.Unix()
+	f, err := os.OpenFile(cmdFile, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatalf("Nagios command file: %v", err)
+	}
+	for _, h := range []string{"control", l.nodes[0], l.nodes[1]} {
+		fmt.Fprintf(f, "[%d] SCHEDULE_FORCED_HOST_SVC_CHECKS;%s;%d\n", now, h, now)
+	}
+	f.Close()
+	var out map[string]labtest.ServiceStatus
+	eventually(t, "Nagios has checked every service again", func() bool {
+		raw, err := os.ReadFile(filepath.Join(l.dir, "nagios", "status.dat"))
+		if err != nil {
+			return false
+		}
+		st, err := labtest.ParseNagiosStatus(string(raw))
+		if err != nil || len(st.Services) == 0 {
+			return false
+		}
+		out = map[string]labtest.ServiceStatus{}
+		for _, s := range st.Services {
+			if !s.HasBeenChecked || s.LastCheck.Before(since) {
+				return false
+			}
+			out[s.HostName+"/"+s.ServiceDescription] = s
+		}
+		return true
+	})
+	return out
+}
+
 func (l *lab) ctl(t *testing.T, args ...string) labtest.Result {
 	t.Helper()
 	return controller(t, append([]string{"-i", filepath.Join(l.dir, "inventory.ini")}, args...)...)
@@ -65,8 +104,9 @@ func (l *lab) deploy(t *testing.T, version string) labtest.Result {
 
 // TestLab_TheStory is the README's story on a real lab: an item added
 // through HAProxy is read back from node2, a rolling deploy of v2 fails no
-// request, node1's app container is killed and HAProxy serves from node2,
-// and a redeploy heals it.
+// request, Nagios shows every service OK (and a stopped replication thread
+// CRITICAL), node1's app container is killed: Nagios goes CRITICAL for it
+// and HAProxy serves from node2, and a redeploy heals it: Nagios OK again.
 func TestLab_TheStory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the lab takes a minute")
@@ -105,6 +145,34 @@ func TestLab_TheStory(t *testing.T) {
 		t.Fatalf("status --check after the roll: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 
+	// Nagios Core, running labfleet's plugins from the generated config,
+	// shows every service OK with perfdata.
+	svcs := l.nagios(t)
+	if len(svcs) < 13 {
+		t.Fatalf("Nagios knows %d services, want the lab's 13: %v", len(svcs), svcs)
+	}
+	for name, s := range svcs {
+		if s.State() != "OK" || s.PerformanceData == "" {
+			t.Errorf("Nagios %s: %s, perfdata %q", name, s, s.PerformanceData)
+		}
+	}
+	if !strings.Contains(svcs["control/deploy todo"].PluginOutput, "todo v2 on all 2 nodes") {
+		t.Errorf("deploy check: %s", svcs["control/deploy todo"])
+	}
+
+	// A stopped replication thread turns node2's replication service CRITICAL.
+	mroot, _ := os.ReadFile(filepath.Join(l.dir, "secrets", "mariadb-root-node2"))
+	mysql := func(q string) {
+		if r := labtest.Run(t, nil, "mariadb", "--no-defaults", "-h", l.ips[1], "-uroot", "-p"+strings.TrimSpace(string(mroot)), "-e", q); r.Code != 0 {
+			t.Fatalf("%s: %s", q, r.Stderr)
+		}
+	}
+	mysql("STOP SLAVE '" + l.nodes[0] + "' SQL_THREAD")
+	if s := l.nagios(t)[l.nodes[1]+"/replication"]; s.State() != "CRITICAL" || !strings.Contains(s.PluginOutput, "SQL thread") {
+		t.Fatalf("Nagios after stopping node2's SQL thread: %s", s)
+	}
+	mysql("START SLAVE '" + l.nodes[0] + "'")
+
 	// Kill node1's app container: HAProxy serves from node2.
 	cli := labtest.Docker(t)
 	cs, err := cli.ContainerList(context.Background(), container.ListOptions{Filters: filters.NewArgs(
@@ -129,6 +197,15 @@ func TestLab_TheStory(t *testing.T) {
 	if r := l.ctl(t, "status", "--app", "todo", "--check"); r.Code != 1 || !strings.Contains(r.Stdout, "STOPPED") {
 		t.Fatalf("status --check with node1's app killed: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
+	svcs = l.nagios(t)
+	for _, name := range []string{l.nodes[0] + "/container todo", l.nodes[0] + "/app todo", "control/deploy todo"} {
+		if s := svcs[name]; s.State() != "CRITICAL" {
+			t.Errorf("Nagios with node1's app killed: %s, want CRITICAL", s)
+		}
+	}
+	if s := svcs["control/app todo via haproxy"]; s.State() != "OK" {
+		t.Errorf("the app through HAProxy must stay OK while node2 serves: %s", s)
+	}
 
 	// A redeploy heals it.
 	if r := l.deploy(t, "v2"); r.Code != 0 || !strings.Contains(r.Stdout, "succeeded") {
@@ -136,6 +213,15 @@ func TestLab_TheStory(t *testing.T) {
 	}
 	if r := l.ctl(t, "status", "--app", "todo", "--check"); r.Code != 0 {
 		t.Fatalf("status --check after the redeploy: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	eventually(t, "HAProxy sees node1 up again", func() bool {
+		s, err := labtest.HAProxyClientFor(filepath.Join(l.dir, "run", "haproxy.sock")).Server(context.Background(), "app", l.nodes[0])
+		return err == nil && s.Healthy()
+	})
+	for name, s := range l.nagios(t) {
+		if s.State() != "OK" {
+			t.Errorf("Nagios after the redeploy: %s: %s", name, s)
+		}
 	}
 	if _, err := os.Stat(filepath.Join(l.dir, "secrets", "db-password")); err != nil {
 		t.Fatal(err)
