@@ -68,6 +68,7 @@ bench: deps build
 	$(GO) test -run '^$$' -bench Rollout_20Agents -benchtime 1x ./e2e/
 	$(GO) test -run '^$$' -bench Replication_Setup -benchtime 5x ./e2e/
 	$(GO) test -run '^$$' -bench Plugins_VsPeers -benchtime 1x ./plugins/checks/
+	$(GO) test -run '^$$' -bench Nagios_Throughput -benchtime 1x ./plugins/checks/
 
 # lab brings up the lab of shared/LAB.md on this machine (root; safe to re-run).
 lab:
