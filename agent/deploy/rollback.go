@@ -4,21 +4,14 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 )
 
 // Rollback starts a retained (stopped) version of an app again through the
 // health gate: req.Version, or else the newest retained version that
 // differs from the running one. On failure the running version is put back.
 func (e *Engine) Rollback(ctx context.Context, req RollbackRequest, emit func(Event)) (Result, error) {
-	if req.DeployID == "" {
-		req.DeployID = NewDeployID(time.Now())
-	} else if r, ok := e.store.Finished(req.DeployID); ok {
-		if r.App != req.App {
-			return Result{}, fmt.Errorf("%w: deploy id %s was already used for app %s; use a new id", ErrInvalid, req.DeployID, r.App)
-		}
-		r.Replayed = true
-		return r, nil
+	if r, done, err := e.replay(&req.DeployID, req.App); done || err != nil {
+		return r, err
 	}
 	unlock, err := e.lockForDeploy(ctx, req.App, req.DeployID, req.Caller)
 	if err != nil {

@@ -48,14 +48,8 @@ func (e *Engine) newRun(kind Kind, app, id, caller string, emit func(Event)) *ru
 // before the first change. Every other outcome, failures included, is a
 // recorded Result.
 func (e *Engine) Deploy(ctx context.Context, req Request, emit func(Event)) (Result, error) {
-	if req.DeployID == "" {
-		req.DeployID = NewDeployID(time.Now())
-	} else if r, ok := e.store.Finished(req.DeployID); ok {
-		if r.App != req.App {
-			return Result{}, fmt.Errorf("%w: deploy id %s was already used for app %s; use a new id", ErrInvalid, req.DeployID, r.App)
-		}
-		r.Replayed = true
-		return r, nil
+	if r, done, err := e.replay(&req.DeployID, req.App); done || err != nil {
+		return r, err
 	}
 	if req.StartFirst {
 		for _, p := range req.Spec.Ports {
@@ -86,6 +80,24 @@ func (e *Engine) Deploy(ctx context.Context, req Request, emit func(Event)) (Res
 	r := e.newRun(KindDeploy, req.App, req.DeployID, req.Caller, emit)
 	r.res.Image, r.j.Image = req.Image, req.Image
 	return r.deploy(ctx, req)
+}
+
+// replay makes re-sending a deploy id idempotent: a finished id returns
+// its recorded result (done) and touches nothing; an empty id gets a new one.
+func (e *Engine) replay(id *string, app string) (Result, bool, error) {
+	if *id == "" {
+		*id = NewDeployID(time.Now())
+		return Result{}, false, nil
+	}
+	r, ok := e.store.Finished(*id)
+	if !ok {
+		return Result{}, false, nil
+	}
+	if r.App != app {
+		return Result{}, true, fmt.Errorf("%w: deploy id %s was already used for app %s; use a new id", ErrInvalid, *id, r.App)
+	}
+	r.Replayed = true
+	return r, true, nil
 }
 
 func (r *run) deploy(ctx context.Context, req Request) (Result, error) {

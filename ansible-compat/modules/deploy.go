@@ -71,13 +71,25 @@ func runDeploy(ctx context.Context, p *Params) *Result {
 	if req.DeployId == "" {
 		req.DeployId = newDeployID()
 	}
+	return runStream(ctx, p, addr, cur, func(ctx context.Context) (func() (deployMsg, error), error) {
+		s, err := c.Agent.Deploy(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		return func() (deployMsg, error) { return s.Recv() }, nil
+	})
+}
+
+// runStream runs a Deploy or Rollback stream that start opens and turns its
+// result into the module's.
+func runStream(ctx context.Context, p *Params, addr string, cur *agentv1.App, start func(ctx context.Context) (func() (deployMsg, error), error)) *Result {
 	ctx, cancel := context.WithTimeout(ctx, streamTimeout)
 	defer cancel()
-	s, err := c.Agent.Deploy(ctx, req)
+	recv, err := start(ctx)
 	if err != nil {
 		return Fail(agentclient.Describe(addr, err))
 	}
-	events, res, err := collect(func() (deployMsg, error) { return s.Recv() })
+	events, res, err := collect(recv)
 	if err != nil {
 		return Fail(agentclient.Describe(addr, err)).Set("events", events)
 	}

@@ -2,8 +2,6 @@ package modules
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
 
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -22,14 +20,14 @@ func deployRequest(p *Params) (*agentv1.DeployRequest, error) {
 		NetworkMode:   p.Str("network"),
 	}
 	for _, s := range p.List("ports") {
-		pm, err := parsePort(s)
+		pm, err := agentv1.ParsePortMapping(s)
 		if err != nil {
 			return nil, fmt.Errorf("%w: ports: %q: %v", errOptions, s, err)
 		}
 		spec.Ports = append(spec.Ports, pm)
 	}
 	for _, s := range p.List("volumes") {
-		m, err := parseVolume(s)
+		m, err := agentv1.ParseMount(s)
 		if err != nil {
 			return nil, fmt.Errorf("%w: volumes: %q: %v", errOptions, s, err)
 		}
@@ -72,43 +70,4 @@ func deployRequest(p *Params) (*agentv1.DeployRequest, error) {
 		return nil, fmt.Errorf("%w: %v", errOptions, err)
 	}
 	return req, nil
-}
-
-// parsePort reads HOST:CONTAINER[/tcp|udp], or CONTAINER alone (the engine
-// picks the host port).
-func parsePort(s string) (*agentv1.PortMapping, error) {
-	proto := ""
-	if p, pr, ok := strings.Cut(s, "/"); ok {
-		s, proto = p, pr
-	}
-	host, ctr, ok := strings.Cut(s, ":")
-	if !ok {
-		host, ctr = "0", s
-	}
-	h, err1 := strconv.ParseUint(host, 10, 16)
-	c, err2 := strconv.ParseUint(ctr, 10, 16)
-	if err1 != nil || err2 != nil || c == 0 {
-		return nil, fmt.Errorf("want HOST:CONTAINER[/tcp|udp], e.g. 8000:8000")
-	}
-	return &agentv1.PortMapping{HostPort: uint32(h), ContainerPort: uint32(c), Protocol: proto}, nil
-}
-
-// parseVolume reads /host/path:/target[:ro] (a bind mount) or
-// NAME:/target[:ro] (a named volume).
-func parseVolume(s string) (*agentv1.Mount, error) {
-	parts := strings.Split(s, ":")
-	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
-		return nil, fmt.Errorf("want SOURCE:TARGET[:ro]")
-	}
-	m := &agentv1.Mount{Source: parts[0], Target: parts[1], Type: agentv1.MountType_MOUNT_TYPE_BIND}
-	if !strings.HasPrefix(parts[0], "/") {
-		m.Type = agentv1.MountType_MOUNT_TYPE_VOLUME
-	}
-	if len(parts) == 3 {
-		if parts[2] != "ro" && parts[2] != "rw" {
-			return nil, fmt.Errorf("the third part must be ro or rw")
-		}
-		m.ReadOnly = parts[2] == "ro"
-	}
-	return m, nil
 }

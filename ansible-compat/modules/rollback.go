@@ -66,21 +66,13 @@ func runRollback(ctx context.Context, p *Params) *Result {
 	if req.DeployId == "" {
 		req.DeployId = newDeployID()
 	}
-	ctx, cancel := context.WithTimeout(ctx, streamTimeout)
-	defer cancel()
-	s, err := c.Agent.Rollback(ctx, req)
-	if err != nil {
-		return Fail(agentclient.Describe(addr, err))
-	}
-	events, res, err := collect(func() (deployMsg, error) { return s.Recv() })
-	if err != nil {
-		return Fail(agentclient.Describe(addr, err)).Set("events", events)
-	}
-	r := fromDeployResult(res, events)
-	if p.Diff && r.Changed {
-		r.Diff = appDiff(cur, res.GetImage(), res.GetVersion())
-	}
-	return r
+	return runStream(ctx, p, addr, cur, func(ctx context.Context) (func() (deployMsg, error), error) {
+		s, err := c.Agent.Rollback(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		return func() (deployMsg, error) { return s.Recv() }, nil
+	})
 }
 
 // checkRollback says which retained version a rollback would start, the

@@ -76,7 +76,7 @@ func (f *deployFlags) request(command []string) (*agentv1.DeployRequest, []strin
 		spec.StopTimeout = durationpb.New(f.stopTimeout)
 	}
 	for _, p := range f.ports {
-		pm, err := parsePort(p)
+		pm, err := agentv1.ParsePortMapping(p)
 		if err != nil {
 			return nil, nil, usageErr("--port %q: %v", p, err)
 		}
@@ -106,7 +106,7 @@ func (f *deployFlags) request(command []string) (*agentv1.DeployRequest, []strin
 		spec.Labels[k] = v
 	}
 	for _, v := range f.volumes {
-		m, err := parseVolume(v)
+		m, err := agentv1.ParseMount(v)
 		if err != nil {
 			return nil, nil, usageErr("--volume %q: %v", v, err)
 		}
@@ -196,41 +196,6 @@ func secretValue(s string) (string, string, error) {
 		return "", "", err
 	}
 	return k, strings.TrimRight(string(b), "\r\n"), nil
-}
-
-func parsePort(s string) (*agentv1.PortMapping, error) {
-	proto := ""
-	if p, pr, ok := strings.Cut(s, "/"); ok {
-		s, proto = p, pr
-	}
-	host, ctr, ok := strings.Cut(s, ":")
-	if !ok {
-		host, ctr = "0", s
-	}
-	h, err1 := strconv.ParseUint(host, 10, 16)
-	c, err2 := strconv.ParseUint(ctr, 10, 16)
-	if err1 != nil || err2 != nil || c == 0 {
-		return nil, fmt.Errorf("want HOST:CONTAINER[/tcp|udp], e.g. 8000:8000")
-	}
-	return &agentv1.PortMapping{HostPort: uint32(h), ContainerPort: uint32(c), Protocol: proto}, nil
-}
-
-func parseVolume(s string) (*agentv1.Mount, error) {
-	parts := strings.Split(s, ":")
-	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
-		return nil, fmt.Errorf("want SOURCE:TARGET[:ro]")
-	}
-	m := &agentv1.Mount{Source: parts[0], Target: parts[1], Type: agentv1.MountType_MOUNT_TYPE_BIND}
-	if !strings.HasPrefix(parts[0], "/") {
-		m.Type = agentv1.MountType_MOUNT_TYPE_VOLUME
-	}
-	if len(parts) == 3 {
-		if parts[2] != "ro" && parts[2] != "rw" {
-			return nil, fmt.Errorf("the third part must be ro or rw")
-		}
-		m.ReadOnly = parts[2] == "ro"
-	}
-	return m, nil
 }
 
 func parseBytes(s string) (int64, error) {
