@@ -212,3 +212,40 @@ func TestReplication_PreflightAndBadCredentialsChangeNothing(t *testing.T) {
 		t.Fatalf("server_id clash: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 }
+
+func TestReplication_SeedAnEmptyPeer(t *testing.T) {
+	l := newReplLab(t, labtest.MariaDBOptions{ServerID: 11, LogSlaveUpdates: true}, labtest.MariaDBOptions{ServerID: 12, LogSlaveUpdates: true})
+	l.db1.Exec(t, "CREATE DATABASE app; CREATE TABLE app.items (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(20)); INSERT INTO app.items (v) VALUES ('a'),('b'),('c'),('d'),('e')")
+	d1, d2 := l.db1.DB(t), l.db2.DB(t)
+
+	r := l.setup(t, "--seed-from", "node1")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "seed: loaded app from node1") || !strings.Contains(r.Stdout, "verified") {
+		t.Fatalf("setup --seed-from node1: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	if n := count(t, d2, "SELECT COUNT(*) FROM app.items"); n != 5 {
+		t.Fatalf("node2 has %d seeded rows, want 5", n)
+	}
+	// Replication starts right after the dump: new rows flow both ways,
+	// nothing is applied twice.
+	l.db1.Exec(t, "INSERT INTO app.items (v) VALUES ('from node1')")
+	l.db2.Exec(t, "INSERT INTO app.items (v) VALUES ('from node2')")
+	eventually(t, "7 rows on both nodes", func() bool {
+		return count(t, d1, "SELECT COUNT(*) FROM app.items") == 7 && count(t, d2, "SELECT COUNT(*) FROM app.items") == 7
+	})
+	if r := l.ctl(t, "replication", "status"); r.Code != 0 {
+		t.Fatalf("status after seeding: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	r = l.setup(t, "--seed-from", "node1")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "not seeding") || !strings.Contains(r.Stdout, "nothing changed") {
+		t.Fatalf("re-run with --seed-from: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+
+	// A target that has data of its own is not overwritten without --force.
+	busy := newReplLab(t, labtest.MariaDBOptions{ServerID: 13, LogSlaveUpdates: true}, labtest.MariaDBOptions{ServerID: 14, LogSlaveUpdates: true})
+	busy.db1.Exec(t, "CREATE DATABASE app")
+	busy.db2.Exec(t, "CREATE DATABASE other")
+	r = busy.setup(t, "--seed-from", "node1")
+	if r.Code != 1 || !strings.Contains(r.Stderr, "already has databases (other)") || !strings.Contains(r.Stderr, "--force") {
+		t.Fatalf("seeding a node with data: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+}

@@ -32,8 +32,9 @@ var (
 
 // Manager manages one MariaDB server.
 type Manager struct {
-	db   *sql.DB
-	addr string
+	db             *sql.DB
+	addr           string
+	login, password string // for mariadb-dump and mariadb when seeding
 }
 
 // Open prepares a connection pool to addr (host:port) as user. It does
@@ -49,7 +50,7 @@ func Open(addr, user, password string) (*Manager, error) {
 	}
 	db.SetMaxOpenConns(4)
 	db.SetConnMaxIdleTime(time.Minute)
-	return &Manager{db: db, addr: addr}, nil
+	return &Manager{db: db, addr: addr, login: user, password: password}, nil
 }
 
 // Close closes the pool.

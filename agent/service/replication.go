@@ -3,7 +3,9 @@ package service
 import (
 	"context"
 	"errors"
+	"io"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -108,4 +110,94 @@ func (s *Service) VerifyReplication(ctx context.Context, req *agentv1.VerifyRepl
 		return nil, replicationStatus(err)
 	}
 	return &agentv1.VerifyReplicationResponse{FoundMarkers: found}, nil
+}
+
+// DumpDatabases streams a dump of the node's own databases.
+func (s *Service) DumpDatabases(_ *agentv1.DumpDatabasesRequest, stream grpc.ServerStreamingServer[agentv1.DumpDatabasesResponse]) error {
+	m, err := s.mariadb()
+	if err != nil {
+		return err
+	}
+	ctx := stream.Context()
+	dbs, err := m.UserDatabases(ctx)
+	if err != nil {
+		return replicationStatus(err)
+	}
+	w := &chunkWriter{send: func(b []byte, first bool) error {
+		msg := &agentv1.DumpDatabasesResponse{Chunk: b}
+		if first {
+			msg.Databases = dbs
+		}
+		return stream.Send(msg)
+	}}
+	if err := m.Dump(ctx, dbs, w); err != nil {
+		return replicationStatus(err)
+	}
+	return w.flush()
+}
+
+// LoadDump loads a dump streamed by the caller.
+func (s *Service) LoadDump(stream grpc.ClientStreamingServer[agentv1.LoadDumpRequest, agentv1.LoadDumpResponse]) error {
+	m, err := s.mariadb()
+	if err != nil {
+		return err
+	}
+	first, err := stream.Recv()
+	if err != nil {
+		return status.Errorf(codes.InvalidArgument, "no dump received: %v", err)
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		if _, err := pw.Write(first.GetChunk()); err != nil {
+			return
+		}
+		for {
+			msg, err := stream.Recv()
+			if err == io.EOF {
+				pw.Close()
+				return
+			}
+			if err != nil {
+				pw.CloseWithError(err)
+				return
+			}
+			if _, err := pw.Write(msg.GetChunk()); err != nil {
+				return
+			}
+		}
+	}()
+	pos, n, err := m.Load(stream.Context(), pr, first.GetForce())
+	pr.Close()
+	if err != nil {
+		return replicationStatus(err)
+	}
+	return stream.SendAndClose(&agentv1.LoadDumpResponse{Bytes: n, GtidSlavePos: pos})
+}
+
+// chunkWriter turns a byte stream into messages of at most 256 KiB.
+type chunkWriter struct {
+	buf  []byte
+	sent bool
+	send func(b []byte, first bool) error
+}
+
+func (c *chunkWriter) Write(p []byte) (int, error) {
+	c.buf = append(c.buf, p...)
+	for len(c.buf) >= 256<<10 {
+		if err := c.send(c.buf[:256<<10], !c.sent); err != nil {
+			return 0, err
+		}
+		c.sent = true
+		c.buf = append([]byte(nil), c.buf[256<<10:]...)
+	}
+	return len(p), nil
+}
+
+func (c *chunkWriter) flush() error {
+	if len(c.buf) == 0 && c.sent {
+		return nil
+	}
+	err := c.send(c.buf, !c.sent)
+	c.sent, c.buf = true, nil
+	return err
 }

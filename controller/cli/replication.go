@@ -35,9 +35,9 @@ func newReplicationCmd(g *globals) *cobra.Command {
 
 func newReplicationSetupCmd(g *globals) *cobra.Command {
 	var (
-		mode, user, host, pwFile, stateDir string
-		timeout                            time.Duration
-		dryRun                             bool
+		mode, user, host, pwFile, stateDir, seedFrom string
+		timeout                                      time.Duration
+		dryRun, force                                bool
 	)
 	cmd := &cobra.Command{
 		Use:   "setup [--mode master-master|primary-replica]",
@@ -53,12 +53,16 @@ func newReplicationSetupCmd(g *globals) *cobra.Command {
   4. points a named GTID connection (CHANGE MASTER 'peer' ... MASTER_USE_GTID=slave_pos)
      at every other node (master-master) or at the first node (primary-replica), starts it,
      waits until both threads run and proves rows flow with a marker row per node.
+With --seed-from NODE, the other nodes (which must be empty) first get NODE's databases
+through the agents (mariadb-dump --single-transaction --gtid, loaded outside the binlog,
+gtid_slave_pos set to the dump's position), so replication starts right after the dump.
 Re-running on a healthy set changes nothing and says so; on a broken one (a stopped
 thread, a changed password, a missing connection) it repairs it. It never runs
 RESET MASTER or drops data. A node's MariaDB is reached by the others at the host var
 mariadb_host (default ansible_host) and mariadb_port (default 3306).`,
 		Example: `  labcontroller -i inventory.ini replication setup
   labcontroller -i inventory.ini replication setup --dry-run
+  labcontroller -i inventory.ini replication setup --seed-from node1
   labcontroller -i inventory.ini replication setup --mode primary-replica --repl-password-file /etc/labfleet/repl.pass`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -85,6 +89,7 @@ mariadb_host (default ansible_host) and mariadb_port (default 3306).`,
 			t0 := time.Now()
 			rep, err := replication.Setup(cmd.Context(), members, replication.Options{
 				Mode: mode, ReplUser: user, ReplPassword: pw, ReplHost: host, Timeout: timeout, DryRun: dryRun,
+				SeedFrom: seedFrom, Force: force,
 				Out: func(node, msg string) { fmt.Fprintf(out, "[%s %5.1fs] %s\n", node, time.Since(t0).Seconds(), msg) },
 			})
 			if rep != nil && len(rep.Nodes) > 0 {
@@ -118,6 +123,8 @@ mariadb_host (default ansible_host) and mariadb_port (default 3306).`,
 	f.StringVar(&stateDir, "state-dir", "", "controller state directory (default $LABFLEET_STATE_DIR, /var/lib/labfleet or ~/.local/state/labfleet)")
 	f.DurationVar(&timeout, "timeout", 30*time.Second, "how long to wait for the threads to run and the marker rows to arrive")
 	f.BoolVar(&dryRun, "dry-run", false, "report what would change, changing nothing")
+	f.StringVar(&seedFrom, "seed-from", "", "load this node's databases (mariadb-dump --gtid) into the other nodes that do not replicate from it yet; they must be empty")
+	f.BoolVar(&force, "force", false, "with --seed-from: load even into a node that has databases; those the dump contains are dropped and replaced")
 	return cmd
 }
 

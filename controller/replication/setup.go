@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"time"
@@ -43,6 +44,11 @@ type Options struct {
 	ReplHost     string // host part of the account, default '%'
 	Timeout      time.Duration
 	DryRun       bool
+	// SeedFrom names the member whose databases are loaded into the other
+	// (empty) members before their connections start.
+	SeedFrom string
+	// Force lets seeding replace databases that already exist on a target.
+	Force bool
 	// Out receives the progress, one line per step.
 	Out func(node, msg string)
 }
@@ -87,6 +93,11 @@ func Setup(ctx context.Context, members []Member, o Options) (*Report, error) {
 	// connections, so no IO thread meets a peer without its account yet
 	// (it would wait MASTER_CONNECT_RETRY before trying again).
 	for pass := 0; pass < 2; pass++ {
+		if pass == 1 && o.SeedFrom != "" && !o.DryRun {
+			if err := seedAll(ctx, members, o); err != nil {
+				return rep, err
+			}
+		}
 		for i, m := range members {
 			req := reqs[i]
 			if pass == 0 {
@@ -316,5 +327,72 @@ func verify(ctx context.Context, members []Member, o Options) error {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
+	return nil
+}
+
+// seedAll loads the seed member's databases into every other member that
+// does not replicate from it yet.
+func seedAll(ctx context.Context, members []Member, o Options) error {
+	var src *Member
+	for i := range members {
+		if members[i].Name == o.SeedFrom {
+			src = &members[i]
+		}
+	}
+	if src == nil {
+		return fmt.Errorf("%w: --seed-from %s is not one of the selected nodes", ErrPreflight, o.SeedFrom)
+	}
+	for _, m := range members {
+		if m.Name == src.Name {
+			continue
+		}
+		st, err := m.Agent.GetReplicationStatus(ctx, &agentv1.GetReplicationStatusRequest{ConnectionName: src.Name})
+		if err != nil {
+			return fmt.Errorf("%s: %w", m.Name, err)
+		}
+		if len(st.GetConnections()) > 0 {
+			o.Out(m.Name, fmt.Sprintf("ok      seed: already replicates from %s; not seeding", src.Name))
+			continue
+		}
+		if err := seed(ctx, *src, m, o); err != nil {
+			return fmt.Errorf("seeding %s from %s: %w", m.Name, src.Name, err)
+		}
+	}
+	return nil
+}
+
+// seed streams a dump from src's agent into dst's agent.
+func seed(ctx context.Context, src, dst Member, o Options) error {
+	dump, err := src.Agent.DumpDatabases(ctx, &agentv1.DumpDatabasesRequest{})
+	if err != nil {
+		return err
+	}
+	load, err := dst.Agent.LoadDump(ctx)
+	if err != nil {
+		return err
+	}
+	first, dbs := true, []string(nil)
+	for {
+		msg, err := dump.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("dump: %w", err)
+		}
+		if first {
+			dbs = msg.GetDatabases()
+		}
+		if err := load.Send(&agentv1.LoadDumpRequest{Chunk: msg.GetChunk(), Force: first && o.Force}); err != nil {
+			break // the error comes with CloseAndRecv
+		}
+		first = false
+	}
+	resp, err := load.CloseAndRecv()
+	if err != nil {
+		return fmt.Errorf("load: %w", err)
+	}
+	o.Out(dst.Name, fmt.Sprintf("CHANGED seed: loaded %s from %s (%d bytes), gtid_slave_pos %s",
+		strings.Join(dbs, ", "), src.Name, resp.GetBytes(), resp.GetGtidSlavePos()))
 	return nil
 }

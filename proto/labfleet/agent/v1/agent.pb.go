@@ -3478,6 +3478,206 @@ func (x *VerifyReplicationResponse) GetFoundMarkers() []string {
 	return nil
 }
 
+// DumpDatabasesRequest takes no arguments: every database but the system ones.
+type DumpDatabasesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DumpDatabasesRequest) Reset() {
+	*x = DumpDatabasesRequest{}
+	mi := &file_labfleet_agent_v1_agent_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DumpDatabasesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DumpDatabasesRequest) ProtoMessage() {}
+
+func (x *DumpDatabasesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_labfleet_agent_v1_agent_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DumpDatabasesRequest.ProtoReflect.Descriptor instead.
+func (*DumpDatabasesRequest) Descriptor() ([]byte, []int) {
+	return file_labfleet_agent_v1_agent_proto_rawDescGZIP(), []int{38}
+}
+
+// DumpDatabasesResponse is one chunk of the dump.
+type DumpDatabasesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Chunk []byte                 `protobuf:"bytes,1,opt,name=chunk,proto3" json:"chunk,omitempty"`
+	// Set in the first message: the databases in the dump.
+	Databases     []string `protobuf:"bytes,2,rep,name=databases,proto3" json:"databases,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DumpDatabasesResponse) Reset() {
+	*x = DumpDatabasesResponse{}
+	mi := &file_labfleet_agent_v1_agent_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DumpDatabasesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DumpDatabasesResponse) ProtoMessage() {}
+
+func (x *DumpDatabasesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_labfleet_agent_v1_agent_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DumpDatabasesResponse.ProtoReflect.Descriptor instead.
+func (*DumpDatabasesResponse) Descriptor() ([]byte, []int) {
+	return file_labfleet_agent_v1_agent_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *DumpDatabasesResponse) GetChunk() []byte {
+	if x != nil {
+		return x.Chunk
+	}
+	return nil
+}
+
+func (x *DumpDatabasesResponse) GetDatabases() []string {
+	if x != nil {
+		return x.Databases
+	}
+	return nil
+}
+
+// LoadDumpRequest is one chunk of a dump to load.
+type LoadDumpRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Chunk []byte                 `protobuf:"bytes,1,opt,name=chunk,proto3" json:"chunk,omitempty"`
+	// Read from the first message: load even if the node has databases
+	// (those the dump contains are replaced).
+	Force         bool `protobuf:"varint,2,opt,name=force,proto3" json:"force,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoadDumpRequest) Reset() {
+	*x = LoadDumpRequest{}
+	mi := &file_labfleet_agent_v1_agent_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoadDumpRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoadDumpRequest) ProtoMessage() {}
+
+func (x *LoadDumpRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_labfleet_agent_v1_agent_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoadDumpRequest.ProtoReflect.Descriptor instead.
+func (*LoadDumpRequest) Descriptor() ([]byte, []int) {
+	return file_labfleet_agent_v1_agent_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *LoadDumpRequest) GetChunk() []byte {
+	if x != nil {
+		return x.Chunk
+	}
+	return nil
+}
+
+func (x *LoadDumpRequest) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
+}
+
+// LoadDumpResponse says what was loaded.
+type LoadDumpResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Bytes int64                  `protobuf:"varint,1,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	// The GTID position the node now replicates from.
+	GtidSlavePos  string `protobuf:"bytes,2,opt,name=gtid_slave_pos,json=gtidSlavePos,proto3" json:"gtid_slave_pos,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoadDumpResponse) Reset() {
+	*x = LoadDumpResponse{}
+	mi := &file_labfleet_agent_v1_agent_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoadDumpResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoadDumpResponse) ProtoMessage() {}
+
+func (x *LoadDumpResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_labfleet_agent_v1_agent_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoadDumpResponse.ProtoReflect.Descriptor instead.
+func (*LoadDumpResponse) Descriptor() ([]byte, []int) {
+	return file_labfleet_agent_v1_agent_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *LoadDumpResponse) GetBytes() int64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *LoadDumpResponse) GetGtidSlavePos() string {
+	if x != nil {
+		return x.GtidSlavePos
+	}
+	return ""
+}
+
 var File_labfleet_agent_v1_agent_proto protoreflect.FileDescriptor
 
 const file_labfleet_agent_v1_agent_proto_rawDesc = "" +
@@ -3748,7 +3948,17 @@ const file_labfleet_agent_v1_agent_proto_rawDesc = "" +
 	"\fwrite_marker\x18\x01 \x01(\tR\vwriteMarker\x12!\n" +
 	"\fread_markers\x18\x02 \x03(\tR\vreadMarkers\"@\n" +
 	"\x19VerifyReplicationResponse\x12#\n" +
-	"\rfound_markers\x18\x01 \x03(\tR\ffoundMarkers*x\n" +
+	"\rfound_markers\x18\x01 \x03(\tR\ffoundMarkers\"\x16\n" +
+	"\x14DumpDatabasesRequest\"K\n" +
+	"\x15DumpDatabasesResponse\x12\x14\n" +
+	"\x05chunk\x18\x01 \x01(\fR\x05chunk\x12\x1c\n" +
+	"\tdatabases\x18\x02 \x03(\tR\tdatabases\"=\n" +
+	"\x0fLoadDumpRequest\x12\x14\n" +
+	"\x05chunk\x18\x01 \x01(\fR\x05chunk\x12\x14\n" +
+	"\x05force\x18\x02 \x01(\bR\x05force\"N\n" +
+	"\x10LoadDumpResponse\x12\x14\n" +
+	"\x05bytes\x18\x01 \x01(\x03R\x05bytes\x12$\n" +
+	"\x0egtid_slave_pos\x18\x02 \x01(\tR\fgtidSlavePos*x\n" +
 	"\n" +
 	"PullPolicy\x12\x1b\n" +
 	"\x17PULL_POLICY_UNSPECIFIED\x10\x00\x12\x16\n" +
@@ -3797,7 +4007,7 @@ const file_labfleet_agent_v1_agent_proto_rawDesc = "" +
 	"\x14APP_HEALTH_UNHEALTHY\x10\x02\x12\x17\n" +
 	"\x13APP_HEALTH_STARTING\x10\x03\x12\x13\n" +
 	"\x0fAPP_HEALTH_NONE\x10\x04\x12\x16\n" +
-	"\x12APP_HEALTH_STOPPED\x10\x052\xca\a\n" +
+	"\x12APP_HEALTH_STOPPED\x10\x052\x87\t\n" +
 	"\fAgentService\x12P\n" +
 	"\aGetInfo\x12!.labfleet.agent.v1.GetInfoRequest\x1a\".labfleet.agent.v1.GetInfoResponse\x12_\n" +
 	"\fGetNodeStats\x12&.labfleet.agent.v1.GetNodeStatsRequest\x1a'.labfleet.agent.v1.GetNodeStatsResponse\x12O\n" +
@@ -3809,7 +4019,9 @@ const file_labfleet_agent_v1_agent_proto_rawDesc = "" +
 	"GetHistory\x12$.labfleet.agent.v1.GetHistoryRequest\x1a%.labfleet.agent.v1.GetHistoryResponse\x12w\n" +
 	"\x14ConfigureReplication\x12..labfleet.agent.v1.ConfigureReplicationRequest\x1a/.labfleet.agent.v1.ConfigureReplicationResponse\x12w\n" +
 	"\x14GetReplicationStatus\x12..labfleet.agent.v1.GetReplicationStatusRequest\x1a/.labfleet.agent.v1.GetReplicationStatusResponse\x12n\n" +
-	"\x11VerifyReplication\x12+.labfleet.agent.v1.VerifyReplicationRequest\x1a,.labfleet.agent.v1.VerifyReplicationResponseB>Z<github.com/labfleet/labfleet/proto/labfleet/agent/v1;agentv1b\x06proto3"
+	"\x11VerifyReplication\x12+.labfleet.agent.v1.VerifyReplicationRequest\x1a,.labfleet.agent.v1.VerifyReplicationResponse\x12d\n" +
+	"\rDumpDatabases\x12'.labfleet.agent.v1.DumpDatabasesRequest\x1a(.labfleet.agent.v1.DumpDatabasesResponse0\x01\x12U\n" +
+	"\bLoadDump\x12\".labfleet.agent.v1.LoadDumpRequest\x1a#.labfleet.agent.v1.LoadDumpResponse(\x01B>Z<github.com/labfleet/labfleet/proto/labfleet/agent/v1;agentv1b\x06proto3"
 
 var (
 	file_labfleet_agent_v1_agent_proto_rawDescOnce sync.Once
@@ -3824,7 +4036,7 @@ func file_labfleet_agent_v1_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_labfleet_agent_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_labfleet_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
+var file_labfleet_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_labfleet_agent_v1_agent_proto_goTypes = []any{
 	(PullPolicy)(0),                      // 0: labfleet.agent.v1.PullPolicy
 	(DeployStrategy)(0),                  // 1: labfleet.agent.v1.DeployStrategy
@@ -3872,52 +4084,56 @@ var file_labfleet_agent_v1_agent_proto_goTypes = []any{
 	(*ReplicationConnection)(nil),        // 43: labfleet.agent.v1.ReplicationConnection
 	(*VerifyReplicationRequest)(nil),     // 44: labfleet.agent.v1.VerifyReplicationRequest
 	(*VerifyReplicationResponse)(nil),    // 45: labfleet.agent.v1.VerifyReplicationResponse
-	nil,                                  // 46: labfleet.agent.v1.ContainerSpec.EnvEntry
-	nil,                                  // 47: labfleet.agent.v1.ContainerSpec.SecretEnvEntry
-	nil,                                  // 48: labfleet.agent.v1.ContainerSpec.LabelsEntry
-	(*timestamppb.Timestamp)(nil),        // 49: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),          // 50: google.protobuf.Duration
+	(*DumpDatabasesRequest)(nil),         // 46: labfleet.agent.v1.DumpDatabasesRequest
+	(*DumpDatabasesResponse)(nil),        // 47: labfleet.agent.v1.DumpDatabasesResponse
+	(*LoadDumpRequest)(nil),              // 48: labfleet.agent.v1.LoadDumpRequest
+	(*LoadDumpResponse)(nil),             // 49: labfleet.agent.v1.LoadDumpResponse
+	nil,                                  // 50: labfleet.agent.v1.ContainerSpec.EnvEntry
+	nil,                                  // 51: labfleet.agent.v1.ContainerSpec.SecretEnvEntry
+	nil,                                  // 52: labfleet.agent.v1.ContainerSpec.LabelsEntry
+	(*timestamppb.Timestamp)(nil),        // 53: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),          // 54: google.protobuf.Duration
 }
 var file_labfleet_agent_v1_agent_proto_depIdxs = []int32{
-	49, // 0: labfleet.agent.v1.GetInfoResponse.started_at:type_name -> google.protobuf.Timestamp
-	50, // 1: labfleet.agent.v1.GetInfoResponse.uptime:type_name -> google.protobuf.Duration
+	53, // 0: labfleet.agent.v1.GetInfoResponse.started_at:type_name -> google.protobuf.Timestamp
+	54, // 1: labfleet.agent.v1.GetInfoResponse.uptime:type_name -> google.protobuf.Duration
 	10, // 2: labfleet.agent.v1.GetInfoResponse.docker:type_name -> labfleet.agent.v1.DockerInfo
 	11, // 3: labfleet.agent.v1.GetInfoResponse.mariadb:type_name -> labfleet.agent.v1.MariaDBInfo
 	14, // 4: labfleet.agent.v1.GetNodeStatsResponse.memory:type_name -> labfleet.agent.v1.MemoryStats
 	15, // 5: labfleet.agent.v1.GetNodeStatsResponse.disks:type_name -> labfleet.agent.v1.DiskUsage
-	49, // 6: labfleet.agent.v1.GetNodeStatsResponse.collected_at:type_name -> google.protobuf.Timestamp
+	53, // 6: labfleet.agent.v1.GetNodeStatsResponse.collected_at:type_name -> google.protobuf.Timestamp
 	17, // 7: labfleet.agent.v1.DeployRequest.spec:type_name -> labfleet.agent.v1.ContainerSpec
 	20, // 8: labfleet.agent.v1.DeployRequest.health:type_name -> labfleet.agent.v1.HealthCheck
 	21, // 9: labfleet.agent.v1.DeployRequest.registry_auth:type_name -> labfleet.agent.v1.RegistryAuth
 	1,  // 10: labfleet.agent.v1.DeployRequest.strategy:type_name -> labfleet.agent.v1.DeployStrategy
 	0,  // 11: labfleet.agent.v1.DeployRequest.pull_policy:type_name -> labfleet.agent.v1.PullPolicy
 	18, // 12: labfleet.agent.v1.ContainerSpec.ports:type_name -> labfleet.agent.v1.PortMapping
-	46, // 13: labfleet.agent.v1.ContainerSpec.env:type_name -> labfleet.agent.v1.ContainerSpec.EnvEntry
-	47, // 14: labfleet.agent.v1.ContainerSpec.secret_env:type_name -> labfleet.agent.v1.ContainerSpec.SecretEnvEntry
+	50, // 13: labfleet.agent.v1.ContainerSpec.env:type_name -> labfleet.agent.v1.ContainerSpec.EnvEntry
+	51, // 14: labfleet.agent.v1.ContainerSpec.secret_env:type_name -> labfleet.agent.v1.ContainerSpec.SecretEnvEntry
 	19, // 15: labfleet.agent.v1.ContainerSpec.mounts:type_name -> labfleet.agent.v1.Mount
-	48, // 16: labfleet.agent.v1.ContainerSpec.labels:type_name -> labfleet.agent.v1.ContainerSpec.LabelsEntry
-	50, // 17: labfleet.agent.v1.ContainerSpec.stop_timeout:type_name -> google.protobuf.Duration
+	52, // 16: labfleet.agent.v1.ContainerSpec.labels:type_name -> labfleet.agent.v1.ContainerSpec.LabelsEntry
+	54, // 17: labfleet.agent.v1.ContainerSpec.stop_timeout:type_name -> google.protobuf.Duration
 	2,  // 18: labfleet.agent.v1.Mount.type:type_name -> labfleet.agent.v1.MountType
 	3,  // 19: labfleet.agent.v1.HealthCheck.type:type_name -> labfleet.agent.v1.HealthCheckType
-	50, // 20: labfleet.agent.v1.HealthCheck.timeout:type_name -> google.protobuf.Duration
-	50, // 21: labfleet.agent.v1.HealthCheck.interval:type_name -> google.protobuf.Duration
+	54, // 20: labfleet.agent.v1.HealthCheck.timeout:type_name -> google.protobuf.Duration
+	54, // 21: labfleet.agent.v1.HealthCheck.interval:type_name -> google.protobuf.Duration
 	25, // 22: labfleet.agent.v1.DeployResponse.event:type_name -> labfleet.agent.v1.DeployEvent
 	26, // 23: labfleet.agent.v1.DeployResponse.result:type_name -> labfleet.agent.v1.DeployResult
 	20, // 24: labfleet.agent.v1.RollbackRequest.health:type_name -> labfleet.agent.v1.HealthCheck
 	25, // 25: labfleet.agent.v1.RollbackResponse.event:type_name -> labfleet.agent.v1.DeployEvent
 	26, // 26: labfleet.agent.v1.RollbackResponse.result:type_name -> labfleet.agent.v1.DeployResult
-	49, // 27: labfleet.agent.v1.DeployEvent.time:type_name -> google.protobuf.Timestamp
+	53, // 27: labfleet.agent.v1.DeployEvent.time:type_name -> google.protobuf.Timestamp
 	4,  // 28: labfleet.agent.v1.DeployEvent.phase:type_name -> labfleet.agent.v1.DeployPhase
 	6,  // 29: labfleet.agent.v1.DeployResult.kind:type_name -> labfleet.agent.v1.DeployKind
 	5,  // 30: labfleet.agent.v1.DeployResult.outcome:type_name -> labfleet.agent.v1.DeployOutcome
 	4,  // 31: labfleet.agent.v1.DeployResult.failed_phase:type_name -> labfleet.agent.v1.DeployPhase
-	49, // 32: labfleet.agent.v1.DeployResult.started_at:type_name -> google.protobuf.Timestamp
-	49, // 33: labfleet.agent.v1.DeployResult.finished_at:type_name -> google.protobuf.Timestamp
-	50, // 34: labfleet.agent.v1.DeployResult.duration:type_name -> google.protobuf.Duration
+	53, // 32: labfleet.agent.v1.DeployResult.started_at:type_name -> google.protobuf.Timestamp
+	53, // 33: labfleet.agent.v1.DeployResult.finished_at:type_name -> google.protobuf.Timestamp
+	54, // 34: labfleet.agent.v1.DeployResult.duration:type_name -> google.protobuf.Duration
 	31, // 35: labfleet.agent.v1.GetAppResponse.app:type_name -> labfleet.agent.v1.App
 	31, // 36: labfleet.agent.v1.ListAppsResponse.apps:type_name -> labfleet.agent.v1.App
 	7,  // 37: labfleet.agent.v1.App.health:type_name -> labfleet.agent.v1.AppHealth
-	49, // 38: labfleet.agent.v1.App.started_at:type_name -> google.protobuf.Timestamp
+	53, // 38: labfleet.agent.v1.App.started_at:type_name -> google.protobuf.Timestamp
 	18, // 39: labfleet.agent.v1.App.ports:type_name -> labfleet.agent.v1.PortMapping
 	26, // 40: labfleet.agent.v1.GetHistoryResponse.entries:type_name -> labfleet.agent.v1.DeployResult
 	35, // 41: labfleet.agent.v1.ConfigureReplicationRequest.settings:type_name -> labfleet.agent.v1.ServerSettings
@@ -3937,18 +4153,22 @@ var file_labfleet_agent_v1_agent_proto_depIdxs = []int32{
 	34, // 55: labfleet.agent.v1.AgentService.ConfigureReplication:input_type -> labfleet.agent.v1.ConfigureReplicationRequest
 	40, // 56: labfleet.agent.v1.AgentService.GetReplicationStatus:input_type -> labfleet.agent.v1.GetReplicationStatusRequest
 	44, // 57: labfleet.agent.v1.AgentService.VerifyReplication:input_type -> labfleet.agent.v1.VerifyReplicationRequest
-	9,  // 58: labfleet.agent.v1.AgentService.GetInfo:output_type -> labfleet.agent.v1.GetInfoResponse
-	13, // 59: labfleet.agent.v1.AgentService.GetNodeStats:output_type -> labfleet.agent.v1.GetNodeStatsResponse
-	22, // 60: labfleet.agent.v1.AgentService.Deploy:output_type -> labfleet.agent.v1.DeployResponse
-	24, // 61: labfleet.agent.v1.AgentService.Rollback:output_type -> labfleet.agent.v1.RollbackResponse
-	28, // 62: labfleet.agent.v1.AgentService.GetApp:output_type -> labfleet.agent.v1.GetAppResponse
-	30, // 63: labfleet.agent.v1.AgentService.ListApps:output_type -> labfleet.agent.v1.ListAppsResponse
-	33, // 64: labfleet.agent.v1.AgentService.GetHistory:output_type -> labfleet.agent.v1.GetHistoryResponse
-	38, // 65: labfleet.agent.v1.AgentService.ConfigureReplication:output_type -> labfleet.agent.v1.ConfigureReplicationResponse
-	41, // 66: labfleet.agent.v1.AgentService.GetReplicationStatus:output_type -> labfleet.agent.v1.GetReplicationStatusResponse
-	45, // 67: labfleet.agent.v1.AgentService.VerifyReplication:output_type -> labfleet.agent.v1.VerifyReplicationResponse
-	58, // [58:68] is the sub-list for method output_type
-	48, // [48:58] is the sub-list for method input_type
+	46, // 58: labfleet.agent.v1.AgentService.DumpDatabases:input_type -> labfleet.agent.v1.DumpDatabasesRequest
+	48, // 59: labfleet.agent.v1.AgentService.LoadDump:input_type -> labfleet.agent.v1.LoadDumpRequest
+	9,  // 60: labfleet.agent.v1.AgentService.GetInfo:output_type -> labfleet.agent.v1.GetInfoResponse
+	13, // 61: labfleet.agent.v1.AgentService.GetNodeStats:output_type -> labfleet.agent.v1.GetNodeStatsResponse
+	22, // 62: labfleet.agent.v1.AgentService.Deploy:output_type -> labfleet.agent.v1.DeployResponse
+	24, // 63: labfleet.agent.v1.AgentService.Rollback:output_type -> labfleet.agent.v1.RollbackResponse
+	28, // 64: labfleet.agent.v1.AgentService.GetApp:output_type -> labfleet.agent.v1.GetAppResponse
+	30, // 65: labfleet.agent.v1.AgentService.ListApps:output_type -> labfleet.agent.v1.ListAppsResponse
+	33, // 66: labfleet.agent.v1.AgentService.GetHistory:output_type -> labfleet.agent.v1.GetHistoryResponse
+	38, // 67: labfleet.agent.v1.AgentService.ConfigureReplication:output_type -> labfleet.agent.v1.ConfigureReplicationResponse
+	41, // 68: labfleet.agent.v1.AgentService.GetReplicationStatus:output_type -> labfleet.agent.v1.GetReplicationStatusResponse
+	45, // 69: labfleet.agent.v1.AgentService.VerifyReplication:output_type -> labfleet.agent.v1.VerifyReplicationResponse
+	47, // 70: labfleet.agent.v1.AgentService.DumpDatabases:output_type -> labfleet.agent.v1.DumpDatabasesResponse
+	49, // 71: labfleet.agent.v1.AgentService.LoadDump:output_type -> labfleet.agent.v1.LoadDumpResponse
+	60, // [60:72] is the sub-list for method output_type
+	48, // [48:60] is the sub-list for method input_type
 	48, // [48:48] is the sub-list for extension type_name
 	48, // [48:48] is the sub-list for extension extendee
 	0,  // [0:48] is the sub-list for field type_name
@@ -3974,7 +4194,7 @@ func file_labfleet_agent_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_labfleet_agent_v1_agent_proto_rawDesc), len(file_labfleet_agent_v1_agent_proto_rawDesc)),
 			NumEnums:      8,
-			NumMessages:   41,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

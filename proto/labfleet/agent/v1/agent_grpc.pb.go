@@ -37,6 +37,8 @@ const (
 	AgentService_ConfigureReplication_FullMethodName = "/labfleet.agent.v1.AgentService/ConfigureReplication"
 	AgentService_GetReplicationStatus_FullMethodName = "/labfleet.agent.v1.AgentService/GetReplicationStatus"
 	AgentService_VerifyReplication_FullMethodName    = "/labfleet.agent.v1.AgentService/VerifyReplication"
+	AgentService_DumpDatabases_FullMethodName        = "/labfleet.agent.v1.AgentService/DumpDatabases"
+	AgentService_LoadDump_FullMethodName             = "/labfleet.agent.v1.AgentService/LoadDump"
 )
 
 // AgentServiceClient is the client API for AgentService service.
@@ -69,6 +71,14 @@ type AgentServiceClient interface {
 	// VerifyReplication writes a marker row and reports which markers
 	// (written on other nodes) this node has received: proof that data flows.
 	VerifyReplication(ctx context.Context, in *VerifyReplicationRequest, opts ...grpc.CallOption) (*VerifyReplicationResponse, error)
+	// DumpDatabases streams a consistent dump of the node's own databases
+	// (mariadb-dump --single-transaction --gtid), to seed an empty peer.
+	DumpDatabases(ctx context.Context, in *DumpDatabasesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DumpDatabasesResponse], error)
+	// LoadDump loads a DumpDatabases stream into this node's MariaDB, kept out
+	// of its binlog, and sets gtid_slave_pos to the dump's position, so that
+	// replication from the dump's source starts exactly after it. It refuses
+	// a node that already has databases unless force is set.
+	LoadDump(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[LoadDumpRequest, LoadDumpResponse], error)
 }
 
 type agentServiceClient struct {
@@ -197,6 +207,38 @@ func (c *agentServiceClient) VerifyReplication(ctx context.Context, in *VerifyRe
 	return out, nil
 }
 
+func (c *agentServiceClient) DumpDatabases(ctx context.Context, in *DumpDatabasesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DumpDatabasesResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &AgentService_ServiceDesc.Streams[2], AgentService_DumpDatabases_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DumpDatabasesRequest, DumpDatabasesResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AgentService_DumpDatabasesClient = grpc.ServerStreamingClient[DumpDatabasesResponse]
+
+func (c *agentServiceClient) LoadDump(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[LoadDumpRequest, LoadDumpResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &AgentService_ServiceDesc.Streams[3], AgentService_LoadDump_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[LoadDumpRequest, LoadDumpResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AgentService_LoadDumpClient = grpc.ClientStreamingClient[LoadDumpRequest, LoadDumpResponse]
+
 // AgentServiceServer is the server API for AgentService service.
 // All implementations must embed UnimplementedAgentServiceServer
 // for forward compatibility.
@@ -227,6 +269,14 @@ type AgentServiceServer interface {
 	// VerifyReplication writes a marker row and reports which markers
 	// (written on other nodes) this node has received: proof that data flows.
 	VerifyReplication(context.Context, *VerifyReplicationRequest) (*VerifyReplicationResponse, error)
+	// DumpDatabases streams a consistent dump of the node's own databases
+	// (mariadb-dump --single-transaction --gtid), to seed an empty peer.
+	DumpDatabases(*DumpDatabasesRequest, grpc.ServerStreamingServer[DumpDatabasesResponse]) error
+	// LoadDump loads a DumpDatabases stream into this node's MariaDB, kept out
+	// of its binlog, and sets gtid_slave_pos to the dump's position, so that
+	// replication from the dump's source starts exactly after it. It refuses
+	// a node that already has databases unless force is set.
+	LoadDump(grpc.ClientStreamingServer[LoadDumpRequest, LoadDumpResponse]) error
 	mustEmbedUnimplementedAgentServiceServer()
 }
 
@@ -266,6 +316,12 @@ func (UnimplementedAgentServiceServer) GetReplicationStatus(context.Context, *Ge
 }
 func (UnimplementedAgentServiceServer) VerifyReplication(context.Context, *VerifyReplicationRequest) (*VerifyReplicationResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method VerifyReplication not implemented")
+}
+func (UnimplementedAgentServiceServer) DumpDatabases(*DumpDatabasesRequest, grpc.ServerStreamingServer[DumpDatabasesResponse]) error {
+	return status.Error(codes.Unimplemented, "method DumpDatabases not implemented")
+}
+func (UnimplementedAgentServiceServer) LoadDump(grpc.ClientStreamingServer[LoadDumpRequest, LoadDumpResponse]) error {
+	return status.Error(codes.Unimplemented, "method LoadDump not implemented")
 }
 func (UnimplementedAgentServiceServer) mustEmbedUnimplementedAgentServiceServer() {}
 func (UnimplementedAgentServiceServer) testEmbeddedByValue()                      {}
@@ -454,6 +510,24 @@ func _AgentService_VerifyReplication_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AgentService_DumpDatabases_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DumpDatabasesRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(AgentServiceServer).DumpDatabases(m, &grpc.GenericServerStream[DumpDatabasesRequest, DumpDatabasesResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AgentService_DumpDatabasesServer = grpc.ServerStreamingServer[DumpDatabasesResponse]
+
+func _AgentService_LoadDump_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(AgentServiceServer).LoadDump(&grpc.GenericServerStream[LoadDumpRequest, LoadDumpResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AgentService_LoadDumpServer = grpc.ClientStreamingServer[LoadDumpRequest, LoadDumpResponse]
+
 // AgentService_ServiceDesc is the grpc.ServiceDesc for AgentService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -504,6 +578,16 @@ var AgentService_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "Rollback",
 			Handler:       _AgentService_Rollback_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "DumpDatabases",
+			Handler:       _AgentService_DumpDatabases_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "LoadDump",
+			Handler:       _AgentService_LoadDump_Handler,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "labfleet/agent/v1/agent.proto",

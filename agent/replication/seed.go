@@ -1,0 +1,137 @@
+package replication
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+)
+
+// systemDatabases are never dumped or counted as data.
+var systemDatabases = map[string]bool{"mysql": true, "information_schema": true, "performance_schema": true, "sys": true, "labfleet": true}
+
+// UserDatabases lists the server's own databases.
+func (m *Manager) UserDatabases(ctx context.Context) ([]string, error) {
+	rows, err := m.db.QueryContext(ctx, "SELECT schema_name FROM information_schema.schemata ORDER BY schema_name")
+	if err != nil {
+		return nil, m.wrap("list databases", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, m.wrap("list databases", err)
+		}
+		if !systemDatabases[n] {
+			out = append(out, n)
+		}
+	}
+	return out, m.wrap("list databases", rows.Err())
+}
+
+// clientDefaults writes the credentials to a 0600 option file, so that the
+// password never appears in a command line; the caller removes it.
+func (m *Manager) clientDefaults() (string, error) {
+	host, port, err := net.SplitHostPort(m.addr)
+	if err != nil {
+		return "", err
+	}
+	f, err := os.CreateTemp("", "labagent-mariadb-*.cnf")
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	fmt.Fprintf(f, "[client]\nhost=%s\nport=%s\nuser=%s\npassword=\"%s\"\n", host, port, m.login, strings.ReplaceAll(m.password, `"`, `\"`))
+	return f.Name(), nil
+}
+
+// Dump writes a consistent dump of dbs (one transaction, with the GTID
+// position as a comment) to w.
+func (m *Manager) Dump(ctx context.Context, dbs []string, w io.Writer) error {
+	if len(dbs) == 0 {
+		return fmt.Errorf("%w: MariaDB at %s has no databases of its own to seed from", ErrConflict, m.addr)
+	}
+	cnf, err := m.clientDefaults()
+	if err != nil {
+		return err
+	}
+	defer os.Remove(cnf)
+	args := append([]string{"--defaults-extra-file=" + cnf, "--single-transaction", "--gtid", "--master-data=2",
+		"--routines", "--events", "--triggers", "--databases"}, dbs...)
+	cmd := exec.CommandContext(ctx, "mariadb-dump", args...)
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = w, &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("mariadb-dump of %s failed: %v: %s", m.addr, err, strings.TrimSpace(stderr.String()))
+	}
+	return nil
+}
+
+// gtidLine is how mariadb-dump --gtid --master-data=2 records the position.
+var gtidLine = regexp.MustCompile(`^-- SET GLOBAL gtid_slave_pos='([0-9,-]*)';`)
+
+// Load loads a dump from r without writing it to this server's binlog
+// (the peers already have the data), then sets gtid_slave_pos to the
+// dump's position so replication from its source starts right after it.
+// It refuses a server with databases of its own unless force.
+func (m *Manager) Load(ctx context.Context, r io.Reader, force bool) (pos string, n int64, err error) {
+	have, err := m.UserDatabases(ctx)
+	if err != nil {
+		return "", 0, err
+	}
+	if len(have) > 0 && !force {
+		return "", 0, fmt.Errorf("%w: MariaDB at %s already has databases (%s); seeding would replace those the dump contains: "+
+			"seed only an empty node, or pass --force to accept that", ErrConflict, m.addr, strings.Join(have, ", "))
+	}
+	// gtid_slave_pos can only be set with every connection stopped.
+	if _, err := m.db.ExecContext(ctx, "STOP ALL SLAVES"); err != nil {
+		return "", 0, m.wrap("STOP ALL SLAVES", err)
+	}
+	cnf, err := m.clientDefaults()
+	if err != nil {
+		return "", 0, err
+	}
+	defer os.Remove(cnf)
+	cmd := exec.CommandContext(ctx, "mariadb", "--defaults-extra-file="+cnf, "--init-command=SET SESSION sql_log_bin=0")
+	pr, pw := io.Pipe()
+	cmd.Stdin = pr
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		return "", 0, fmt.Errorf("cannot run the mariadb client: %w", err)
+	}
+	sc := bufio.NewReaderSize(io.TeeReader(r, pw), 1<<20)
+	for {
+		line, rerr := sc.ReadString('\n')
+		n += int64(len(line))
+		if mm := gtidLine.FindStringSubmatch(line); mm != nil {
+			pos = mm[1]
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			pw.CloseWithError(rerr)
+			cmd.Wait()
+			return "", n, fmt.Errorf("reading the dump: %w", rerr)
+		}
+	}
+	pw.Close()
+	if err := cmd.Wait(); err != nil {
+		return "", n, fmt.Errorf("loading the dump into %s failed: %v: %s", m.addr, err, strings.TrimSpace(stderr.String()))
+	}
+	if pos == "" {
+		return "", n, fmt.Errorf("%w: the dump has no GTID position (was it made with --gtid --master-data?)", ErrConflict)
+	}
+	if _, err := m.db.ExecContext(ctx, "SET GLOBAL gtid_slave_pos = ?", pos); err != nil {
+		return "", n, m.wrap("SET GLOBAL gtid_slave_pos", err)
+	}
+	return pos, n, nil
+}
