@@ -32,8 +32,8 @@ var (
 
 // Manager manages one MariaDB server.
 type Manager struct {
-	db             *sql.DB
-	addr           string
+	db              *sql.DB
+	addr            string
 	login, password string // for mariadb-dump and mariadb when seeding
 }
 
