@@ -23,7 +23,9 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/labagent ./agent/cmd/labagent
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/labcontroller ./controller/cmd/labcontroller
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/labfleet-checks ./plugins/cmd/labfleet-checks
-	@for p in check_labagent check_container check_replication check_node check_deploy check_app check_haproxy; do ln -sfn labfleet-checks bin/$$p; done
+	@for p in check_labagent check_container check_replication check_node check_deploy check_haproxy; do ln -sfn labfleet-checks bin/$$p; done
+	@rm -f bin/check_app
+	CGO_ENABLED=0 $(GO) build -trimpath -tags labfleet_lean -ldflags '$(LDFLAGS)' -o bin/check_app ./plugins/cmd/labfleet-checks
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/labfleet-ansible ./ansible-compat/cmd/labfleet-ansible
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/labfleet-inventory ./ansible-compat/cmd/labfleet-inventory
 	@mkdir -p bin/ansible/library && for m in labfleet_deploy labfleet_rollback labfleet_replication labfleet_info; do ln -sfn ../../labfleet-ansible bin/ansible/library/$$m; done

@@ -88,6 +88,18 @@ func (l *lab) nagios(t *testing.T) map[string]labtest.ServiceStatus {
 	return out
 }
 
+// okOrBusy: a service is OK, except that the node check may report this
+// machine's load, which the tests running beside the lab drive well past
+// check_node's default thresholds (2/4 per CPU); its memory and disk parts
+// must still be OK.
+func okOrBusy(name string, s labtest.ServiceStatus) bool {
+	if s.State() == "OK" {
+		return true
+	}
+	return strings.HasSuffix(name, "/node") && strings.Contains(s.PluginOutput, "NODE") && strings.Contains(s.PluginOutput, "load") &&
+		strings.Contains(s.LongPluginOutput, "OK: memory") && strings.Contains(s.LongPluginOutput, "OK: disk")
+}
+
 func (l *lab) ctl(t *testing.T, args ...string) labtest.Result {
 	t.Helper()
 	return controller(t, append([]string{"-i", filepath.Join(l.dir, "inventory.ini")}, args...)...)
@@ -152,7 +164,7 @@ func TestLab_TheStory(t *testing.T) {
 		t.Fatalf("Nagios knows %d services, want the lab's 13: %v", len(svcs), svcs)
 	}
 	for name, s := range svcs {
-		if s.State() != "OK" || s.PerformanceData == "" {
+		if s.PerformanceData == "" || !okOrBusy(name, s) {
 			t.Errorf("Nagios %s: %s, perfdata %q", name, s, s.PerformanceData)
 		}
 	}
@@ -219,7 +231,7 @@ func TestLab_TheStory(t *testing.T) {
 		return err == nil && s.Healthy()
 	})
 	for name, s := range l.nagios(t) {
-		if s.State() != "OK" {
+		if !okOrBusy(name, s) {
 			t.Errorf("Nagios after the redeploy: %s: %s", name, s)
 		}
 	}

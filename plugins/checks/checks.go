@@ -17,11 +17,6 @@ import (
 	"github.com/labfleet/labfleet/plugins/runtime"
 )
 
-// All returns every plugin, in the order the multi-call binary lists them.
-func All() []runtime.Spec {
-	return []runtime.Spec{checkLabagent, checkContainer, checkReplication, checkNode, checkDeploy, checkApp, checkHAProxy}
-}
-
 // inf is the open end of a range such as "60:".
 var inf = math.Inf(1)
 
@@ -100,4 +95,18 @@ func plural(n int, one string) string {
 		return "1 " + one
 	}
 	return fmt.Sprintf("%d %ss", n, one)
+}
+
+// breach names the threshold that produced state s: crit for CRITICAL,
+// else warn.
+func breach(s runtime.Status, warn, crit string) string {
+	if s == runtime.CRITICAL {
+		return crit
+	}
+	return warn
+}
+
+// oneLine joins a multi-line error message.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
 }

@@ -1,3 +1,5 @@
+//go:build !labfleet_lean
+
 package checks
 
 import (
@@ -111,18 +113,4 @@ func (c *labagentCheck) Run(ctx context.Context, r *runtime.Result) error {
 	}
 	r.Verbose(1, "capabilities: %s; the agent sees this caller as %q", strings.Join(info.GetCapabilities(), ", "), info.GetCaller())
 	return nil
-}
-
-// breach names the threshold that produced state s: crit for CRITICAL,
-// else warn.
-func breach(s runtime.Status, warn, crit string) string {
-	if s == runtime.CRITICAL {
-		return crit
-	}
-	return warn
-}
-
-// oneLine joins a multi-line error message.
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
 }

@@ -1,3 +1,5 @@
+//go:build !labfleet_lean
+
 package checks
 
 import (

@@ -30,7 +30,8 @@ import (
 // Update rewrites the golden files instead of comparing: go test -update.
 var Update = flag.Bool("update", false, "rewrite the plugins' golden files")
 
-// Plugins are the links the Makefile makes to labfleet-checks.
+// Plugins are the plugins the Makefile makes: links to labfleet-checks, and
+// check_app built on its own (-tags labfleet_lean) so it starts faster.
 var Plugins = []string{"check_labagent", "check_container", "check_replication", "check_node", "check_deploy", "check_app", "check_haproxy"}
 
 var build = sync.OnceValues(func() (string, error) {
@@ -45,9 +46,18 @@ var build = sync.OnceValues(func() (string, error) {
 		return "", fmt.Errorf("go build labfleet-checks: %v\n%s", err, out)
 	}
 	for _, p := range Plugins {
+		if p == "check_app" {
+			continue
+		}
 		if err := os.Symlink("labfleet-checks", filepath.Join(dir, p)); err != nil {
 			return "", err
 		}
+	}
+	// check_app is the lean build, as the Makefile makes it.
+	lean := exec.Command("go", "build", "-tags", "labfleet_lean", "-o", filepath.Join(dir, "check_app"), "./plugins/cmd/labfleet-checks")
+	lean.Dir = labtest.RepoRoot()
+	if out, err := lean.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build check_app (lean): %v\n%s", err, out)
 	}
 	return dir, nil
 })
