@@ -138,7 +138,9 @@ func TestController_BadInventoryAndLimit(t *testing.T) {
 
 func TestController_HelpOnEveryCommand(t *testing.T) {
 	for _, cmd := range [][]string{{"--help"}, {"info", "--help"}, {"certs", "--help"}, {"certs", "init", "--help"},
-		{"deploy", "--help"}, {"rollback", "--help"}, {"history", "--help"}, {"status", "--help"}} {
+		{"deploy", "--help"}, {"rollback", "--help"}, {"history", "--help"}, {"status", "--help"},
+		{"replication", "--help"}, {"replication", "setup", "--help"}, {"replication", "status", "--help"},
+		{"nagios", "--help"}, {"nagios", "config", "--help"}} {
 		r := controller(t, cmd...)
 		if r.Code != 0 || !strings.Contains(r.Stdout, "Usage:") {
 			t.Errorf("%v: exit %d\n%s", cmd, r.Code, r.Stdout)
