@@ -175,7 +175,7 @@ func TestLab_TheStory(t *testing.T) {
 	// A stopped replication thread turns node2's replication service CRITICAL.
 	mroot, _ := os.ReadFile(filepath.Join(l.dir, "secrets", "mariadb-root-node2"))
 	mysql := func(q string) {
-		if r := labtest.Run(t, nil, "mariadb", "--no-defaults", "-h", l.ips[1], "-uroot", "-p"+strings.TrimSpace(string(mroot)), "-e", q); r.Code != 0 {
+		if r := labtest.Run(t, []string{"MYSQL_PWD=" + strings.TrimSpace(string(mroot))}, "mariadb", "--no-defaults", "-h", l.ips[1], "-uroot", "-e", q); r.Code != 0 {
 			t.Fatalf("%s: %s", q, r.Stderr)
 		}
 	}

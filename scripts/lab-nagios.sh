@@ -7,7 +7,7 @@ nagios_up() {
   secret "$pw"
   # The replication check logs in to each MariaDB as a monitoring account
   # (created on node1; replication brings it to node2).
-  mariadb --no-defaults -h "${NODE_IPS[0]}" -uroot -p"$(cat "$LAB_DIR/secrets/mariadb-root-node1")" <<SQL
+  MYSQL_PWD="$(cat "$LAB_DIR/secrets/mariadb-root-node1")" mariadb --no-defaults -h "${NODE_IPS[0]}" -uroot <<SQL
 CREATE USER IF NOT EXISTS 'nagios'@'%' IDENTIFIED BY '$(cat "$pw")';
 GRANT REPLICA MONITOR ON *.* TO 'nagios'@'%';
 SQL

@@ -171,7 +171,7 @@ INI
 
   say "Master-master replication"
   ctl replication setup --state-dir "$LAB_DIR/controller" | tail -n 1
-  mariadb --no-defaults -h "${NODE_IPS[0]}" -uroot -p"$(cat "$LAB_DIR/secrets/mariadb-root-node1")" <<SQL
+  MYSQL_PWD="$(cat "$LAB_DIR/secrets/mariadb-root-node1")" mariadb --no-defaults -h "${NODE_IPS[0]}" -uroot <<SQL
 CREATE DATABASE IF NOT EXISTS todo;
 CREATE USER IF NOT EXISTS 'todo'@'%' IDENTIFIED BY '$(cat "$LAB_DIR/secrets/db-password")';
 GRANT ALL PRIVILEGES ON todo.* TO 'todo'@'%';
