@@ -164,11 +164,6 @@ func healthOf(c *Container) Health {
 	return h
 }
 
-func stopTimeout(c *Container) time.Duration {
-	// The engine applies the container's own StopTimeout when 0 is passed.
-	return 0
-}
-
 // GetApp reports one app.
 func (e *Engine) GetApp(ctx context.Context, app string) (App, error) {
 	cs, err := e.containers(ctx, app)

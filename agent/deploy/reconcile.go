@@ -93,7 +93,7 @@ func (e *Engine) repairJournal(ctx context.Context, j Journal) error {
 			}
 		}
 		if old != nil && old.Running {
-			if err := e.rt.Stop(ctx, old.ID, 0); err != nil {
+			if err := e.rt.Stop(ctx, old.ID, ownStopTimeout); err != nil {
 				return err
 			}
 		}
@@ -105,7 +105,7 @@ func (e *Engine) repairJournal(ctx context.Context, j Journal) error {
 	} else {
 		if nw != nil {
 			if j.NewIsRetained {
-				err = e.rt.Stop(ctx, nw.ID, 0)
+				err = e.rt.Stop(ctx, nw.ID, ownStopTimeout)
 			} else {
 				err = e.rt.Remove(ctx, nw.ID)
 			}
@@ -159,7 +159,7 @@ func (e *Engine) sweep(ctx context.Context, app string) error {
 			}
 		case c.Running:
 			e.log.Warn("stopping a second running container of the app", "app", app, "container", c.Name)
-			if err := e.rt.Stop(ctx, c.ID, 0); err != nil {
+			if err := e.rt.Stop(ctx, c.ID, ownStopTimeout); err != nil {
 				return err
 			}
 		}

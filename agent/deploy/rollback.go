@@ -48,7 +48,7 @@ func (e *Engine) Rollback(ctx context.Context, req RollbackRequest, emit func(Ev
 	r.j.Version, r.j.Image, r.j.NewContainer, r.j.NewIsRetained = r.res.Version, target.Image, target.ID, true
 	r.emit(Event{Phase: PhaseLock, Message: fmt.Sprintf("locked %s on %s for rollback %s to version %s", req.App, e.node, req.DeployID, r.res.Version)})
 	if err := e.store.SaveJournal(r.j); err != nil {
-		return r.fail(ctx, PhaseCreate, err.Error(), nil), nil
+		return r.fail(ctx, PhaseCreate, err.Error()), nil
 	}
 	h := healthOf(target)
 	if req.Health != nil {

@@ -118,7 +118,7 @@ func (r *run) deploy(ctx context.Context, req Request) (Result, error) {
 		if isUnavailable(err) {
 			return Result{}, err
 		}
-		return r.fail(ctx, PhasePull, err.Error(), nil), nil
+		return r.fail(ctx, PhasePull, err.Error()), nil
 	}
 	r.res.ImageDigest = digestOf(img, req.Image)
 	if r.res.Version == "" {
@@ -136,16 +136,16 @@ func (r *run) deploy(ctx context.Context, req Request) (Result, error) {
 	}
 
 	if err := e.store.SaveJournal(r.j); err != nil {
-		return r.fail(ctx, PhaseCreate, err.Error(), nil), nil
+		return r.fail(ctx, PhaseCreate, err.Error()), nil
 	}
 	r.emit(Event{Phase: PhaseCreate, Message: "creating container " + cfg.Name})
 	id, err := e.rt.Create(ctx, cfg)
 	if err != nil {
-		return r.fail(ctx, PhaseCreate, "cannot create container: "+err.Error(), nil), nil
+		return r.fail(ctx, PhaseCreate, "cannot create container: "+err.Error()), nil
 	}
 	r.j.NewContainer, r.res.ContainerID = id, id
 	if err := e.store.SaveJournal(r.j); err != nil {
-		return r.fail(ctx, PhaseCreate, err.Error(), nil), nil
+		return r.fail(ctx, PhaseCreate, err.Error()), nil
 	}
 	return r.swap(ctx, id, health, req.StartFirst)
 }
@@ -165,16 +165,16 @@ func (r *run) swap(ctx context.Context, newID string, health Health, startFirst 
 	e := r.e
 	if r.old != nil && r.oldWasRunning && !startFirst {
 		r.emit(Event{Phase: PhaseStopOld, Message: fmt.Sprintf("stopping %s (version %s)", r.old.Name, r.res.PreviousVersion)})
-		if err := e.rt.Stop(ctx, r.old.ID, stopTimeout(r.old)); err != nil {
-			return r.fail(ctx, PhaseStopOld, "cannot stop the old container: "+err.Error(), nil), nil
+		if err := e.rt.Stop(ctx, r.old.ID, ownStopTimeout); err != nil {
+			return r.fail(ctx, PhaseStopOld, "cannot stop the old container: "+err.Error()), nil
 		}
 	}
 	r.emit(Event{Phase: PhaseStart, Message: "starting " + shortID(newID)})
 	if err := e.rt.Start(ctx, newID); err != nil {
-		return r.fail(ctx, PhaseStart, "cannot start the new container: "+err.Error(), nil), nil
+		return r.fail(ctx, PhaseStart, "cannot start the new container: "+err.Error()), nil
 	}
 	if err := e.waitHealthy(ctx, newID, health, r.emit); err != nil {
-		return r.fail(ctx, PhaseHealth, err.Error(), nil), nil
+		return r.fail(ctx, PhaseHealth, err.Error()), nil
 	}
 	r.j.Committed = true
 	if err := e.store.SaveJournal(r.j); err != nil {
@@ -182,7 +182,7 @@ func (r *run) swap(ctx context.Context, newID string, health Health, startFirst 
 	}
 	if r.old != nil && r.oldWasRunning && startFirst {
 		r.emit(Event{Phase: PhaseStopOld, Message: fmt.Sprintf("stopping %s (version %s)", r.old.Name, r.res.PreviousVersion)})
-		if err := e.rt.Stop(ctx, r.old.ID, stopTimeout(r.old)); err != nil {
+		if err := e.rt.Stop(ctx, r.old.ID, ownStopTimeout); err != nil {
 			e.log.Warn("cannot stop the old container after start-first deploy", "app", r.res.App, "err", err)
 		}
 	}
@@ -199,7 +199,7 @@ func (r *run) swap(ctx context.Context, newID string, health Health, startFirst 
 }
 
 // fail reverts whatever this run changed, records the failure and returns it.
-func (r *run) fail(ctx context.Context, phase Phase, cause string, _ error) Result {
+func (r *run) fail(ctx context.Context, phase Phase, cause string) Result {
 	e := r.e
 	r.res.FailedPhase = phase
 	msg := fmt.Sprintf("%s failed: %s", phase, cause)
@@ -209,7 +209,7 @@ func (r *run) fail(ctx context.Context, phase Phase, cause string, _ error) Resu
 		}
 		r.emit(Event{Phase: PhaseRevert, Message: "removing the new container " + shortID(id)})
 		if r.j.NewIsRetained {
-			_ = e.rt.Stop(ctx, id, 0)
+			_ = e.rt.Stop(ctx, id, ownStopTimeout)
 		} else if err := e.rt.Remove(ctx, id); err != nil && !errors.Is(err, ErrNotFound) {
 			msg += "; cannot remove the new container yet (the agent retries): " + err.Error()
 			r.revertIncomplete = true

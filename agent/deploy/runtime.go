@@ -5,6 +5,10 @@ import (
 	"time"
 )
 
+// ownStopTimeout asks Runtime.Stop for the container's own stop timeout
+// (set at create from the deploy's spec), so a stop drains as configured.
+const ownStopTimeout time.Duration = 0
+
 // Runtime is the container engine as the deploy engine needs it. The docker
 // package implements it over the Docker Engine API. Implementations return
 // errors wrapping ErrUnavailable when the engine cannot be reached and

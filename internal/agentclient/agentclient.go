@@ -24,6 +24,11 @@ import (
 	agentv1 "github.com/labfleet/labfleet/proto/labfleet/agent/v1"
 )
 
+// CAFlag is how this program spells the option that names the CA file, for
+// hints in errors: labcontroller's --ca; the Nagios plugins set --cacert,
+// the name check_http users know.
+var CAFlag = "--ca"
+
 // DefaultPort is the agent's default gRPC port.
 const DefaultPort = 7443
 
@@ -63,7 +68,7 @@ func Dial(o Options) (*Conn, error) {
 	var opts []grpc.DialOption
 	if o.Insecure {
 		if !isLoopback(host) {
-			return nil, fmt.Errorf("%w: refusing plaintext to %s: --insecure is only for loopback agents; give --ca (and --cert/--key or --token-file)", ErrOptions, o.Addr)
+			return nil, fmt.Errorf("%w: refusing plaintext to %s: --insecure is only for loopback agents; give %s (and --cert/--key or --token-file)", ErrOptions, o.Addr, CAFlag)
 		}
 		if o.CertFile != "" || o.CAFile != "" {
 			return nil, fmt.Errorf("%w: --insecure with TLS files for %s: drop one", ErrOptions, o.Addr)
@@ -162,7 +167,7 @@ func Describe(addr string, err error) string {
 		case strings.Contains(msg, "connection refused"):
 			hint = " (is labagent running and listening there?)"
 		case strings.Contains(msg, "certificate"):
-			hint = " (check --ca and the agent's certificate; labcontroller certs init makes a matching set)"
+			hint = " (check " + CAFlag + " and the agent's certificate; labcontroller certs init makes a matching set)"
 		case strings.Contains(msg, "first record does not look like a TLS handshake"):
 			hint = " (the agent serves plaintext: it was started with --insecure)"
 		case strings.Contains(msg, "EOF"), strings.Contains(msg, "handshake"):

@@ -145,7 +145,7 @@ func (c *deployCheck) report(ctx context.Context, r *runtime.Result, results []f
 			continue
 		case res.Err != nil:
 			if ctx.Err() == nil {
-				r.Critical("%s: %s", name, runtime.DescribeAgentError(res.Node.Addr(), res.Err))
+				r.Critical("%s: %s", name, agentclient.Describe(res.Node.Addr(), res.Err))
 			}
 			r.Long("%s: no answer", name)
 			continue

@@ -74,19 +74,13 @@ func (a *AgentFlags) Dial() (*agentclient.Conn, error) {
 func DialAgent(o agentclient.Options) (*agentclient.Conn, error) {
 	c, err := agentclient.Dial(o)
 	if errors.Is(err, agentclient.ErrOptions) {
-		return nil, Usagef("%s", flagNames.Replace(strings.TrimPrefix(err.Error(), agentclient.ErrOptions.Error()+": ")))
+		return nil, Usagef("%s", strings.TrimPrefix(err.Error(), agentclient.ErrOptions.Error()+": "))
 	}
 	return c, err
 }
 
-// flagNames rewrites agentclient's hints, written for labcontroller's
-// --ca, to the plugins' --cacert (the name check_http users know).
-var flagNames = strings.NewReplacer("--ca ", "--cacert ", "--ca)", "--cacert)")
-
-// DescribeAgentError is agentclient.Describe with the plugins' flag names.
-func DescribeAgentError(addr string, err error) string {
-	return flagNames.Replace(agentclient.Describe(addr, err))
-}
+// The plugins call the CA option --cacert, as check_http does.
+func init() { agentclient.CAFlag = "--cacert" }
 
 // AgentFailure records a failed agent call on r: CRITICAL (the agent is
 // down, unreachable, refuses us or failed) except for the codes that mean
@@ -101,6 +95,6 @@ func AgentFailure(ctx context.Context, r *Result, addr string, err error) Status
 	case codes.InvalidArgument, codes.Unimplemented:
 		s = UNKNOWN
 	}
-	r.Add(s, "%s", DescribeAgentError(addr, err))
+	r.Add(s, "%s", agentclient.Describe(addr, err))
 	return s
 }

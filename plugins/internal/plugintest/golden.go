@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"testing"
 	"time"
 
@@ -62,11 +61,6 @@ func Golden(t testing.TB, name string, r Result, norms ...Norm) {
 		t.Errorf("%s differs from the golden file (go test ./plugins/checks -update rewrites it)\n--- want\n%s--- got\n%s--- raw output\n%s",
 			name, want, got, r.Out)
 	}
-}
-
-// Lines returns the output's lines, for tests that look at one.
-func (r Result) Lines() []string {
-	return strings.Split(strings.TrimSuffix(r.Out, "\n"), "\n")
 }
 
 // AgentVersion returns a normalisation of the version the test agents
