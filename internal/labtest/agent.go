@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -147,13 +146,7 @@ func (a *Agent) Log() string { return a.log.String() }
 // Stop sends SIGTERM and waits (up to 30s, then SIGKILL).
 func (a *Agent) Stop() {
 	a.stopOnce.Do(func() {
-		_ = a.Cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-a.exited:
-		case <-time.After(30 * time.Second):
-			_ = a.Cmd.Process.Kill()
-			<-a.exited
-		}
+		terminate(a.Cmd.Process, a.exited, 30*time.Second)
 	})
 }
 

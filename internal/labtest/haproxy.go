@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -252,13 +251,7 @@ func (h *HAProxy) Log() string { return h.log.String() }
 // at once on SIGTERM, closing open connections.
 func (h *HAProxy) Stop() {
 	h.stopOnce.Do(func() {
-		_ = h.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-h.exited:
-		case <-time.After(10 * time.Second):
-			_ = h.cmd.Process.Kill()
-			<-h.exited
-		}
+		terminate(h.cmd.Process, h.exited, 10*time.Second)
 	})
 }
 

@@ -13,7 +13,9 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // RepoRoot is the repository root, found from this file's location.
@@ -108,4 +110,16 @@ func FreeAddr(t testing.TB, ip string) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// terminate stops a process the way its tests expect a service to be
+// stopped: SIGTERM, then up to grace for it to exit, then SIGKILL.
+func terminate(p *os.Process, exited <-chan struct{}, grace time.Duration) {
+	_ = p.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(grace):
+		_ = p.Kill()
+		<-exited
+	}
 }

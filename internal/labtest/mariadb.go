@@ -342,13 +342,7 @@ func (m *MariaDB) Stop() {
 	if p == nil || p.done() {
 		return
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-	}
+	terminate(p.cmd.Process, p.exited, 30*time.Second)
 }
 
 // Config returns a go-sql-driver config for root over TCP to Addr, with

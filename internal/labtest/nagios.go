@@ -453,3 +453,33 @@ func (n *Nagios) ReadStatus() (*NagiosStatus, error) {
 	}
 	return ParseNagiosStatus(string(b))
 }
+
+// NagiosBaseObjects are the objects every Nagios config needs and tests do
+// not care about: the timeperiod "always" and a contact "nobody" that is
+// never notified. Hosts and services refer to them by those names.
+const NagiosBaseObjects = `
+define timeperiod {
+    timeperiod_name always
+    alias           always
+    sunday          00:00-24:00
+    monday          00:00-24:00
+    tuesday         00:00-24:00
+    wednesday       00:00-24:00
+    thursday        00:00-24:00
+    friday          00:00-24:00
+    saturday        00:00-24:00
+}
+define command {
+    command_name    labtest_notify
+    command_line    /bin/true
+}
+define contact {
+    contact_name                  nobody
+    host_notification_period      always
+    service_notification_period   always
+    host_notification_options     n
+    service_notification_options  n
+    host_notification_commands    labtest_notify
+    service_notification_commands labtest_notify
+}
+`

@@ -14,18 +14,7 @@ import (
 // a plugin with long output and perfdata, and a host that is always UP.
 func smokeObjects(addr, linesPlugin string) string {
 	host, port, _ := net.SplitHostPort(addr)
-	return fmt.Sprintf(`
-define timeperiod {
-    timeperiod_name always
-    alias           always
-    sunday          00:00-24:00
-    monday          00:00-24:00
-    tuesday         00:00-24:00
-    wednesday       00:00-24:00
-    thursday        00:00-24:00
-    friday          00:00-24:00
-    saturday        00:00-24:00
-}
+	return NagiosBaseObjects + fmt.Sprintf(`
 define command {
     command_name    smoke_tcp
     command_line    $USER1$/check_tcp -H $ARG1$ -p $ARG2$ -t 5
@@ -42,26 +31,13 @@ define command {
     command_name    smoke_env
     command_line    /bin/sh -c 'echo "OK - env $LABTEST_NAGIOS_ENV"'
 }
-define command {
-    command_name    smoke_notify
-    command_line    /bin/true
-}
-define contact {
-    contact_name                  smoke
-    host_notification_period      always
-    service_notification_period   always
-    host_notification_options     n
-    service_notification_options  n
-    host_notification_commands    smoke_notify
-    service_notification_commands smoke_notify
-}
 define host {
     host_name           box
     address             %s
     check_command       smoke_dummy!0!box is up
     max_check_attempts  1
     check_period        always
-    contacts            smoke
+    contacts            nobody
     notification_period always
 }
 define service {
@@ -72,7 +48,7 @@ define service {
     check_interval      5
     retry_interval      1
     check_period        always
-    contacts            smoke
+    contacts            nobody
     notification_period always
 }
 define service {
@@ -81,7 +57,7 @@ define service {
     check_command       smoke_env
     max_check_attempts  1
     check_period        always
-    contacts            smoke
+    contacts            nobody
     notification_period always
 }
 define service {
@@ -90,7 +66,7 @@ define service {
     check_command       smoke_lines
     max_check_attempts  1
     check_period        always
-    contacts            smoke
+    contacts            nobody
     notification_period always
 }
 `, linesPlugin, host, port)
