@@ -177,24 +177,7 @@ func TestEngineDown_CutDuringHealthGateIsRepaired(t *testing.T) {
 	req := labtest.WebDeploy("web", slow, "v2", "deploy-v2", appPort, 60*time.Second)
 	req.Spec.Env = map[string]string{"SLOW_SECONDS": "10"}
 	req.Health.Interval = durationpb.New(500 * time.Millisecond)
-	inGate := make(chan struct{})
-	done := make(chan labtest.DeployRun, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), labtest.DeployTimeout)
-		defer cancel()
-		var once bool
-		done <- labtest.StreamDeploy(ctx, c, req, func(e *agentv1.DeployEvent) {
-			if e.GetPhase() == agentv1.DeployPhase_DEPLOY_PHASE_HEALTH && !once {
-				once = true
-				close(inGate)
-			}
-		})
-	}()
-	select {
-	case <-inGate:
-	case run := <-done:
-		t.Fatalf("the slow deploy ended before its health gate:\n%s", run)
-	}
+	done := labtest.DeployIntoHealthGate(t, c, req)
 	proxy.Cut()
 	run := <-done
 	if run.Result.GetOutcome() == outcomeSucceeded || (run.Err != nil && !strings.Contains(run.Err.Error(), "Unavailable")) {

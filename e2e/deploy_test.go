@@ -333,24 +333,7 @@ func TestDeploy_SameAppTwiceAtOnceIsAborted(t *testing.T) {
 
 	first := labtest.WebDeploy("web", slow, "v1", "first-slow", appPort, 60*time.Second)
 	first.Spec.Env = map[string]string{"SLOW_SECONDS": "6"}
-	inGate := make(chan struct{})
-	done := make(chan labtest.DeployRun, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), labtest.DeployTimeout)
-		defer cancel()
-		var once bool
-		done <- labtest.StreamDeploy(ctx, c, first, func(e *agentv1.DeployEvent) {
-			if e.GetPhase() == agentv1.DeployPhase_DEPLOY_PHASE_HEALTH && !once {
-				once = true
-				close(inGate)
-			}
-		})
-	}()
-	select {
-	case <-inGate:
-	case run := <-done:
-		t.Fatalf("the slow deploy ended before its health gate:\n%s", run)
-	}
+	done := labtest.DeployIntoHealthGate(t, c, first)
 
 	second := labtest.Deploy(t, c, labtest.WebDeploy("web", v2, "v2", "second", appPort, 30*time.Second))
 	labtest.WantCode(t, "a second deploy of a locked app", second.Err, codes.Aborted, "first-slow")

@@ -444,3 +444,30 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() st
 		t.Fatalf("%s: not so within %s: %s", what, timeout, why)
 	}
 }
+
+// DeployIntoHealthGate starts req in the background and returns once the
+// deploy is in its health gate (failing the test if it ends before), with
+// the channel its outcome arrives on. Tests use it to act while a deploy is
+// known to be in flight: a second deploy, an engine outage.
+func DeployIntoHealthGate(t testing.TB, c agentv1.AgentServiceClient, req *agentv1.DeployRequest) <-chan DeployRun {
+	t.Helper()
+	inGate := make(chan struct{})
+	done := make(chan DeployRun, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), DeployTimeout)
+		defer cancel()
+		var once bool
+		done <- StreamDeploy(ctx, c, req, func(e *agentv1.DeployEvent) {
+			if e.GetPhase() == agentv1.DeployPhase_DEPLOY_PHASE_HEALTH && !once {
+				once = true
+				close(inGate)
+			}
+		})
+	}()
+	select {
+	case <-inGate:
+	case run := <-done:
+		t.Fatalf("the deploy ended before its health gate:\n%s", run)
+	}
+	return done
+}
