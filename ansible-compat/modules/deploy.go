@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"google.golang.org/protobuf/proto"
-	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -164,19 +163,6 @@ func appDiff(cur *agentv1.App, image, version string) *Diff {
 		return fmt.Sprintf("image: %s\nversion: %s\n", img, v)
 	}
 	return &Diff{Before: line(cur.GetImage(), cur.GetVersion()), After: line(image, version), BeforeHeader: "running", AfterHeader: "deployed"}
-}
-
-// tagOf is the version label the agent gives an image by default: its tag,
-// unless that is "latest" or missing (then the agent uses the digest,
-// which is only known after the pull).
-func tagOf(image string) string {
-	if i := strings.IndexByte(image, '@'); i >= 0 {
-		image = image[:i]
-	}
-	if i := strings.LastIndexByte(image, ':'); i > strings.LastIndexByte(image, '/') && image[i+1:] != "latest" {
-		return image[i+1:]
-	}
-	return ""
 }
 
 // newDeployID names one Ansible deploy; the agent records it in history.
