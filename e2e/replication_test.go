@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/labfleet/labfleet/controller/certs"
 	"github.com/labfleet/labfleet/internal/labtest"
+	"github.com/labfleet/labfleet/internal/pki"
 )
 
 // replLab is two MariaDB servers, each with its own agent (mTLS), and an
@@ -31,7 +31,7 @@ func newReplLab(t testing.TB, o1, o2 labtest.MariaDBOptions, agent2Env ...string
 	l.db2 = labtest.StartMariaDB(t, o2)
 	ip1, ip2 := labtest.LoopbackIP(), labtest.LoopbackIP()
 	dir := t.TempDir()
-	if _, err := certs.Init(certs.Options{Dir: dir, Hosts: []certs.Host{{Name: "node1", Addrs: []string{ip1}}, {Name: "node2", Addrs: []string{ip2}}}}); err != nil {
+	if _, err := pki.Init(pki.Options{Dir: dir, Hosts: []pki.Host{{Name: "node1", Addrs: []string{ip1}}, {Name: "node2", Addrs: []string{ip2}}}}); err != nil {
 		t.Fatal(err)
 	}
 	agent := func(name, ip string, db *labtest.MariaDB, env ...string) *labtest.Agent {

@@ -24,9 +24,9 @@ import (
 	"github.com/labfleet/labfleet/agent/deploy"
 	"github.com/labfleet/labfleet/agent/docker"
 	"github.com/labfleet/labfleet/agent/nodestats"
-	"github.com/labfleet/labfleet/agent/replication"
 	"github.com/labfleet/labfleet/agent/server"
 	"github.com/labfleet/labfleet/agent/service"
+	"github.com/labfleet/labfleet/internal/mariadb"
 	"github.com/labfleet/labfleet/internal/version"
 )
 
@@ -237,7 +237,7 @@ func run(ctx context.Context, o options, logw io.Writer) error {
 		if err != nil {
 			return err
 		}
-		m, err := replication.Open(o.dbAddr, o.dbUser, pw)
+		m, err := mariadb.Open(o.dbAddr, o.dbUser, pw)
 		if err != nil {
 			return err
 		}

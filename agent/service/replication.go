@@ -9,7 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/labfleet/labfleet/agent/replication"
+	"github.com/labfleet/labfleet/internal/mariadb"
 	agentv1 "github.com/labfleet/labfleet/proto/labfleet/agent/v1"
 )
 
@@ -18,15 +18,15 @@ func replicationStatus(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, replication.ErrUnavailable):
+	case errors.Is(err, mariadb.ErrUnavailable):
 		return status.Error(codes.Unavailable, err.Error())
-	case errors.Is(err, replication.ErrPrecondition), errors.Is(err, replication.ErrConflict):
+	case errors.Is(err, mariadb.ErrPrecondition), errors.Is(err, mariadb.ErrConflict):
 		return status.Error(codes.FailedPrecondition, err.Error())
 	}
 	return toStatus(err)
 }
 
-func (s *Service) mariadb() (*replication.Manager, error) {
+func (s *Service) mariadb() (*mariadb.Manager, error) {
 	if s.MariaDB == nil {
 		return nil, status.Error(codes.FailedPrecondition,
 			"this agent has no MariaDB configured: start labagent with --mariadb-addr HOST:PORT, --mariadb-user and --mariadb-password-file")
@@ -44,7 +44,7 @@ func (s *Service) GetReplicationStatus(ctx context.Context, req *agentv1.GetRepl
 	return resp, replicationStatus(err)
 }
 
-func replicationStatusPB(ctx context.Context, m *replication.Manager, name string) (*agentv1.GetReplicationStatusResponse, error) {
+func replicationStatusPB(ctx context.Context, m *mariadb.Manager, name string) (*agentv1.GetReplicationStatusResponse, error) {
 	f, err := m.Facts(ctx)
 	if err != nil {
 		return nil, err
@@ -75,16 +75,16 @@ func (s *Service) ConfigureReplication(ctx context.Context, req *agentv1.Configu
 	if err != nil {
 		return nil, err
 	}
-	d := replication.Desired{DryRun: req.GetDryRun(), Force: req.GetForce()}
+	d := mariadb.Desired{DryRun: req.GetDryRun(), Force: req.GetForce()}
 	if st := req.GetSettings(); st != nil {
-		d.Settings = &replication.Settings{DomainID: st.GetGtidDomainId(), AutoIncIncrement: st.GetAutoIncrementIncrement(),
+		d.Settings = &mariadb.Settings{DomainID: st.GetGtidDomainId(), AutoIncIncrement: st.GetAutoIncrementIncrement(),
 			AutoIncOffset: st.GetAutoIncrementOffset(), BinlogFormat: st.GetBinlogFormat()}
 	}
 	if u := req.GetUser(); u != nil {
-		d.User = &replication.User{Name: u.GetName(), Password: u.GetPassword(), Host: u.GetHost()}
+		d.User = &mariadb.User{Name: u.GetName(), Password: u.GetPassword(), Host: u.GetHost()}
 	}
 	for _, src := range req.GetSources() {
-		d.Sources = append(d.Sources, replication.Source{Name: src.GetConnectionName(), Host: src.GetHost(), Port: src.GetPort(),
+		d.Sources = append(d.Sources, mariadb.Source{Name: src.GetConnectionName(), Host: src.GetHost(), Port: src.GetPort(),
 			User: src.GetUser(), Password: src.GetPassword()})
 	}
 	changes, err := m.Configure(ctx, d)

@@ -14,7 +14,7 @@ import (
 	"github.com/labfleet/labfleet/agent/deploy"
 	"github.com/labfleet/labfleet/agent/identity"
 	"github.com/labfleet/labfleet/agent/nodestats"
-	"github.com/labfleet/labfleet/agent/replication"
+	"github.com/labfleet/labfleet/internal/mariadb"
 	"github.com/labfleet/labfleet/internal/version"
 	agentv1 "github.com/labfleet/labfleet/proto/labfleet/agent/v1"
 )
@@ -37,7 +37,7 @@ type Service struct {
 	Deploys *deploy.Engine
 	// MariaDB is the node's database; nil when the agent was started
 	// without --mariadb-addr.
-	MariaDB *replication.Manager
+	MariaDB *mariadb.Manager
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/labfleet/labfleet/controller/replication"
 	"github.com/labfleet/labfleet/internal/agentclient"
+	"github.com/labfleet/labfleet/internal/replication"
 	agentv1 "github.com/labfleet/labfleet/proto/labfleet/agent/v1"
 )
 
@@ -79,7 +79,7 @@ func replicationStatus(ctx context.Context, p *Params) *Result {
 	return r.Set("server", serverFacts(st.GetServer())).Set("connections", conns)
 }
 
-// replicationSetup runs controller/replication.Setup across the nodes
+// replicationSetup runs internal/replication.Setup across the nodes
 // given, the same procedure as `labcontroller replication setup`. Run it
 // once per play (run_once: true). In check mode it is a dry run.
 func replicationSetup(ctx context.Context, p *Params) *Result {

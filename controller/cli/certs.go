@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/labfleet/labfleet/controller/certs"
+	"github.com/labfleet/labfleet/internal/pki"
 )
 
 func newCertsCmd() *cobra.Command {
@@ -45,18 +45,18 @@ Keys are written 0600. Existing files are never overwritten without --force.`,
 			if hosts == "" {
 				return usageErr("certs init needs --hosts NAME=ADDR[,NAME=ADDR...], e.g. node1=127.0.0.11,node2=127.0.0.12")
 			}
-			hs, err := certs.ParseHosts(hosts)
+			hs, err := pki.ParseHosts(hosts)
 			if err != nil {
 				return usageErr("--hosts: %v", err)
 			}
 			if days < 1 {
 				return usageErr("--days %d: must be at least 1", days)
 			}
-			res, err := certs.Init(certs.Options{
+			res, err := pki.Init(pki.Options{
 				Dir: dir, Hosts: hs, ClientName: client, Force: force,
 				Validity: time.Duration(days) * 24 * time.Hour,
 			})
-			if errors.Is(err, certs.ErrExists) {
+			if errors.Is(err, pki.ErrExists) {
 				return usageErr("%v", err)
 			}
 			if err != nil {

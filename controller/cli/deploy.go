@@ -14,9 +14,9 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 
-	"github.com/labfleet/labfleet/controller/fleet"
 	"github.com/labfleet/labfleet/controller/rollout"
 	"github.com/labfleet/labfleet/internal/agentclient"
+	"github.com/labfleet/labfleet/internal/fleet"
 	agentv1 "github.com/labfleet/labfleet/proto/labfleet/agent/v1"
 )
 

@@ -16,10 +16,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/labfleet/labfleet/controller/fleet"
 	"github.com/labfleet/labfleet/controller/lock"
-	"github.com/labfleet/labfleet/controller/replication"
 	"github.com/labfleet/labfleet/internal/agentclient"
+	"github.com/labfleet/labfleet/internal/fleet"
+	"github.com/labfleet/labfleet/internal/replication"
 	agentv1 "github.com/labfleet/labfleet/proto/labfleet/agent/v1"
 )
 

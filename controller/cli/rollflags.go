@@ -9,10 +9,10 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/labfleet/labfleet/controller/fleet"
-	"github.com/labfleet/labfleet/controller/haproxy"
 	"github.com/labfleet/labfleet/controller/lock"
 	"github.com/labfleet/labfleet/controller/rollout"
+	"github.com/labfleet/labfleet/internal/fleet"
+	"github.com/labfleet/labfleet/internal/haproxy"
 )
 
 // rollFlags are the rollout flags deploy and rollback share.

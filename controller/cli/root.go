@@ -13,7 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/labfleet/labfleet/controller/fleet"
+	"github.com/labfleet/labfleet/internal/fleet"
 	"github.com/labfleet/labfleet/internal/version"
 )
 

@@ -25,8 +25,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/labfleet/labfleet/ansible-compat/inventory"
-	"github.com/labfleet/labfleet/controller/fleet"
+	"github.com/labfleet/labfleet/internal/fleet"
+	"github.com/labfleet/labfleet/internal/inventory"
 )
 
 // ErrOptions marks options or inventory contents that cannot make a

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/labfleet/labfleet/controller/fleet"
+	"github.com/labfleet/labfleet/internal/fleet"
 	"github.com/labfleet/labfleet/internal/labtest"
 )
 

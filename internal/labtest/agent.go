@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/labfleet/labfleet/controller/certs"
+	"github.com/labfleet/labfleet/internal/pki"
 )
 
 // Mode is how a test agent secures its API.
@@ -29,7 +29,7 @@ type Agent struct {
 	Name     string
 	Addr     string
 	Dir      string // state dir and TLS files
-	Certs    string // directory from certs.Init, for MTLS and Token modes
+	Certs    string // directory from pki.Init, for MTLS and Token modes
 	Token    string // path of the token file, for Token mode
 	Cmd      *exec.Cmd
 	log      *syncBuffer
@@ -70,12 +70,12 @@ func (s *syncBuffer) String() string {
 func Certs(t testing.TB, ip string, names ...string) string {
 	t.Helper()
 	dir := t.TempDir()
-	var hosts []certs.Host
+	var hosts []pki.Host
 	for _, n := range names {
-		hosts = append(hosts, certs.Host{Name: n, Addrs: []string{ip}})
+		hosts = append(hosts, pki.Host{Name: n, Addrs: []string{ip}})
 	}
-	if _, err := certs.Init(certs.Options{Dir: dir, Hosts: hosts}); err != nil {
-		t.Fatalf("certs.Init: %v", err)
+	if _, err := pki.Init(pki.Options{Dir: dir, Hosts: hosts}); err != nil {
+		t.Fatalf("pki.Init: %v", err)
 	}
 	return dir
 }

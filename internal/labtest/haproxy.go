@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/labfleet/labfleet/controller/haproxy"
+	"github.com/labfleet/labfleet/internal/haproxy"
 )
 
 // HAProxyOptions tunes StartHAProxy.

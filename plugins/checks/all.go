@@ -2,9 +2,9 @@
 
 package checks
 
-import "github.com/labfleet/labfleet/plugins/runtime"
+import "github.com/labfleet/labfleet/plugins/pluginkit"
 
 // All returns every plugin, in the order the multi-call binary lists them.
-func All() []runtime.Spec {
-	return []runtime.Spec{checkLabagent, checkContainer, checkReplication, checkNode, checkDeploy, checkApp, checkHAProxy}
+func All() []pluginkit.Spec {
+	return []pluginkit.Spec{checkLabagent, checkContainer, checkReplication, checkNode, checkDeploy, checkApp, checkHAProxy}
 }

@@ -19,10 +19,10 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/labfleet/labfleet/plugins/runtime"
+	"github.com/labfleet/labfleet/plugins/pluginkit"
 )
 
-var checkApp = runtime.Spec{
+var checkApp = pluginkit.Spec{
 	Name:    "check_app",
 	Label:   "APP",
 	Summary: "HTTP(S) GET an app through HAProxy or on one node: status, body, time, version, certificate",
@@ -35,14 +35,14 @@ certificate is verified (against --cacert, else the system roots; --no-verify
 skips that) and --certificate W,C makes fewer than W days left WARNING and
 fewer than C days CRITICAL; unlike check_http -C the page is checked too.
 Perfdata: time, size and, with --certificate, cert_days.`,
-	New: func() runtime.Plugin { return &appCheck{} },
+	New: func() pluginkit.Plugin { return &appCheck{} },
 }
 
 type appCheck struct {
 	host, uri, expect, text, regex, expectVersion, certificate, caFile string
 	port                                                               int
 	ssl, noVerify                                                      bool
-	warn, crit                                                         *runtime.RangeValue
+	warn, crit                                                         *pluginkit.RangeValue
 }
 
 func (c *appCheck) Flags(fs *pflag.FlagSet) {
@@ -53,8 +53,8 @@ func (c *appCheck) Flags(fs *pflag.FlagSet) {
 	fs.StringVarP(&c.expect, "expect", "e", "200", "expected status `CODES`, comma separated")
 	fs.StringVarP(&c.text, "string", "s", "", "CRITICAL unless the body contains `TEXT`")
 	fs.StringVarP(&c.regex, "regex", "r", "", "CRITICAL unless the body matches `REGEX` (Go syntax)")
-	c.warn = runtime.RangeFlag(fs, "warning", "w", "", "WARNING `RANGE` for the response time in seconds")
-	c.crit = runtime.RangeFlag(fs, "critical", "c", "", "CRITICAL `RANGE` for the response time in seconds")
+	c.warn = pluginkit.RangeFlag(fs, "warning", "w", "", "WARNING `RANGE` for the response time in seconds")
+	c.crit = pluginkit.RangeFlag(fs, "critical", "c", "", "CRITICAL `RANGE` for the response time in seconds")
 	fs.StringVar(&c.expectVersion, "expect-version", "", "CRITICAL unless GET /version answers `VERSION`")
 	fs.StringVar(&c.certificate, "certificate", "", "with --ssl: `W,C` minimum days the certificate has left (WARNING, CRITICAL)")
 	fs.StringVar(&c.caFile, "cacert", "", "with --ssl: CA `FILE` to verify the server against")
@@ -70,14 +70,14 @@ func (c *appCheck) certDays() (warn, crit float64, err error) {
 	warn, err1 := strconv.ParseFloat(strings.TrimSpace(w), 64)
 	crit, err2 := strconv.ParseFloat(strings.TrimSpace(cr), 64)
 	if err1 != nil || err2 != nil || warn < crit || crit < 0 {
-		return 0, 0, runtime.Usagef("--certificate %q: want W,C days with W >= C >= 0, e.g. 30,14", c.certificate)
+		return 0, 0, pluginkit.Usagef("--certificate %q: want W,C days with W >= C >= 0, e.g. 30,14", c.certificate)
 	}
 	return warn, crit, nil
 }
 
-func (c *appCheck) Run(ctx context.Context, r *runtime.Result) error {
+func (c *appCheck) Run(ctx context.Context, r *pluginkit.Result) error {
 	if c.host == "" {
-		return runtime.Usagef("-H HOST is required")
+		return pluginkit.Usagef("-H HOST is required")
 	}
 	codes, err := parseCodes(c.expect)
 	if err != nil {
@@ -86,13 +86,13 @@ func (c *appCheck) Run(ctx context.Context, r *runtime.Result) error {
 	var re *regexp.Regexp
 	if c.regex != "" {
 		if re, err = regexp.Compile(c.regex); err != nil {
-			return runtime.Usagef("-r %q: %v", c.regex, err)
+			return pluginkit.Usagef("-r %q: %v", c.regex, err)
 		}
 	}
 	var certWarn, certCrit float64
 	if c.certificate != "" {
 		if !c.ssl {
-			return runtime.Usagef("--certificate needs --ssl")
+			return pluginkit.Usagef("--certificate needs --ssl")
 		}
 		if certWarn, certCrit, err = c.certDays(); err != nil {
 			return err
@@ -115,8 +115,8 @@ func (c *appCheck) Run(ctx context.Context, r *runtime.Result) error {
 		}
 		return nil
 	}
-	r.Perf(runtime.Perf{Label: "time", Value: elapsed.Seconds(), UOM: "s", Warn: c.warn.Range(), Crit: c.crit.Range(), Min: runtime.F(0)})
-	r.Perf(runtime.Perf{Label: "size", Value: float64(len(body)), UOM: "B", Min: runtime.F(0)})
+	r.Perf(pluginkit.Perf{Label: "time", Value: elapsed.Seconds(), UOM: "s", Warn: c.warn.Range(), Crit: c.crit.Range(), Min: pluginkit.F(0)})
+	r.Perf(pluginkit.Perf{Label: "size", Value: float64(len(body)), UOM: "B", Min: pluginkit.F(0)})
 	r.Long("GET %s: %s, %d bytes in %s", target, resp.Status, len(body), human(elapsed))
 	r.Verbose(1, "response headers: Server %q, Content-Type %q", resp.Header.Get("Server"), resp.Header.Get("Content-Type"))
 
@@ -129,7 +129,7 @@ func (c *appCheck) Run(ctx context.Context, r *runtime.Result) error {
 	if re != nil && !re.MatchString(body) {
 		r.Critical("the body of %s does not match /%s/", c.uri, c.regex)
 	}
-	if s := runtime.Evaluate(elapsed.Seconds(), c.warn.Range(), c.crit.Range()); s != runtime.OK {
+	if s := pluginkit.Evaluate(elapsed.Seconds(), c.warn.Range(), c.crit.Range()); s != pluginkit.OK {
 		r.Add(s, "response time %s breaches %s", human(elapsed), breach(s, "-w "+c.warn.String(), "-c "+c.crit.String()))
 	}
 	if c.certificate != "" && resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
@@ -159,17 +159,17 @@ func (c *appCheck) Run(ctx context.Context, r *runtime.Result) error {
 	return nil
 }
 
-func (c *appCheck) checkCert(r *runtime.Result, cert *x509.Certificate, warn, crit float64) {
+func (c *appCheck) checkCert(r *pluginkit.Result, cert *x509.Certificate, warn, crit float64) {
 	days := time.Until(cert.NotAfter).Hours() / 24
-	r.Perf(runtime.Perf{Label: "cert_days", Value: float64(int(days)), Warn: &runtime.Range{Start: warn, End: inf},
-		Crit: &runtime.Range{Start: crit, End: inf}})
+	r.Perf(pluginkit.Perf{Label: "cert_days", Value: float64(int(days)), Warn: &pluginkit.Range{Start: warn, End: inf},
+		Crit: &pluginkit.Range{Start: crit, End: inf}})
 	text := fmt.Sprintf("certificate %q expires in %d days (%s)", cert.Subject.CommonName, int(days), cert.NotAfter.UTC().Format("2006-01-02 15:04 MST"))
 	r.Long("%s", text)
 	switch {
 	case days < crit:
-		r.Critical("%s, fewer than %s", text, runtime.FormatFloat(crit))
+		r.Critical("%s, fewer than %s", text, pluginkit.FormatFloat(crit))
 	case days < warn:
-		r.Warning("%s, fewer than %s", text, runtime.FormatFloat(warn))
+		r.Warning("%s, fewer than %s", text, pluginkit.FormatFloat(warn))
 	}
 }
 
@@ -189,11 +189,11 @@ func (c *appCheck) client() (*http.Client, error) {
 	if c.caFile != "" {
 		pem, err := os.ReadFile(c.caFile)
 		if err != nil {
-			return nil, runtime.Usagef("cannot read --cacert: %v", err)
+			return nil, pluginkit.Usagef("cannot read --cacert: %v", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, runtime.Usagef("--cacert %s holds no PEM certificate", c.caFile)
+			return nil, pluginkit.Usagef("--cacert %s holds no PEM certificate", c.caFile)
 		}
 		tc.RootCAs = pool
 	}
@@ -224,7 +224,7 @@ func parseCodes(s string) ([]int, error) {
 	for part := range strings.SplitSeq(s, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(part))
 		if err != nil || n < 100 || n > 599 {
-			return nil, runtime.Usagef("-e %q: want HTTP status codes such as 200 or 200,301", s)
+			return nil, pluginkit.Usagef("-e %q: want HTTP status codes such as 200 or 200,301", s)
 		}
 		codes = append(codes, n)
 	}

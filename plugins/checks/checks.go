@@ -1,5 +1,5 @@
 // Package checks holds labfleet's Nagios plugins, one check per file. Each
-// is a runtime.Spec listed in All, the one place plugins are registered;
+// is a pluginkit.Spec listed in All, the one place plugins are registered;
 // the multi-call binary plugins/cmd/labfleet-checks runs them.
 //
 // Checks only read: they never change anything on an agent, a database or
@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/labfleet/labfleet/plugins/runtime"
+	"github.com/labfleet/labfleet/plugins/pluginkit"
 )
 
 // inf is the open end of a range such as "60:".
@@ -99,8 +99,8 @@ func plural(n int, one string) string {
 
 // breach names the threshold that produced state s: crit for CRITICAL,
 // else warn.
-func breach(s runtime.Status, warn, crit string) string {
-	if s == runtime.CRITICAL {
+func breach(s pluginkit.Status, warn, crit string) string {
+	if s == pluginkit.CRITICAL {
 		return crit
 	}
 	return warn

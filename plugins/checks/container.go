@@ -13,11 +13,11 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/labfleet/labfleet/plugins/runtime"
+	"github.com/labfleet/labfleet/plugins/pluginkit"
 	agentv1 "github.com/labfleet/labfleet/proto/labfleet/agent/v1"
 )
 
-var checkContainer = runtime.Spec{
+var checkContainer = pluginkit.Spec{
 	Name:    "check_container",
 	Label:   "CONTAINER",
 	Summary: "is an app's container (or every app's) running, healthy and stable?",
@@ -30,13 +30,13 @@ than --min-uptime. -w/-c apply to the container's restart count (defaults
 -w 3 -c 10: the engine restarting a container a few times is worth a look,
 ten times is a crash loop). UNKNOWN when the node has no apps and no --app
 was given. Perfdata per app: restarts and uptime.`,
-	New: func() runtime.Plugin { return &containerCheck{} },
+	New: func() pluginkit.Plugin { return &containerCheck{} },
 }
 
 type containerCheck struct {
-	agent                       runtime.AgentFlags
+	agent                       pluginkit.AgentFlags
 	app                         string
-	warn, crit                  *runtime.RangeValue
+	warn, crit                  *pluginkit.RangeValue
 	minUptime                   time.Duration
 	expectVersion, expectDigest string
 }
@@ -44,16 +44,16 @@ type containerCheck struct {
 func (c *containerCheck) Flags(fs *pflag.FlagSet) {
 	c.agent.Register(fs)
 	fs.StringVar(&c.app, "app", "", "check only this app `NAME` (default: every app on the node)")
-	c.warn = runtime.RangeFlag(fs, "warning", "w", "3", "WARNING `RANGE` for the restart count")
-	c.crit = runtime.RangeFlag(fs, "critical", "c", "10", "CRITICAL `RANGE` for the restart count")
+	c.warn = pluginkit.RangeFlag(fs, "warning", "w", "3", "WARNING `RANGE` for the restart count")
+	c.crit = pluginkit.RangeFlag(fs, "critical", "c", "10", "CRITICAL `RANGE` for the restart count")
 	fs.DurationVar(&c.minUptime, "min-uptime", 0, "WARNING when a container has run for less than `DURATION` (e.g. 5m)")
 	fs.StringVar(&c.expectVersion, "expect-version", "", "CRITICAL unless the app runs `VERSION`")
 	fs.StringVar(&c.expectDigest, "expect-digest", "", "CRITICAL unless the app runs image `DIGEST` (sha256:...)")
 }
 
-func (c *containerCheck) Run(ctx context.Context, r *runtime.Result) error {
+func (c *containerCheck) Run(ctx context.Context, r *pluginkit.Result) error {
 	if c.minUptime < 0 {
-		return runtime.Usagef("--min-uptime %s is negative", c.minUptime)
+		return pluginkit.Usagef("--min-uptime %s is negative", c.minUptime)
 	}
 	conn, err := c.agent.Dial()
 	if err != nil {
@@ -71,7 +71,7 @@ func (c *containerCheck) Run(ctx context.Context, r *runtime.Result) error {
 			return nil
 		}
 		if err != nil {
-			runtime.AgentFailure(ctx, r, addr, err)
+			pluginkit.AgentFailure(ctx, r, addr, err)
 			return nil
 		}
 		apps = []*agentv1.App{resp.GetApp()}
@@ -79,7 +79,7 @@ func (c *containerCheck) Run(ctx context.Context, r *runtime.Result) error {
 		r.Stage("calling ListApps on the agent at %s", addr)
 		resp, err := conn.Agent.ListApps(ctx, &agentv1.ListAppsRequest{})
 		if err != nil {
-			runtime.AgentFailure(ctx, r, addr, err)
+			pluginkit.AgentFailure(ctx, r, addr, err)
 			return nil
 		}
 		apps = resp.GetApps()
@@ -115,16 +115,16 @@ func (c *containerCheck) Run(ctx context.Context, r *runtime.Result) error {
 }
 
 // checkApp records one app's findings and reports whether all are fine.
-func (c *containerCheck) checkApp(r *runtime.Result, a *agentv1.App) bool {
+func (c *containerCheck) checkApp(r *pluginkit.Result, a *agentv1.App) bool {
 	name := a.GetName()
 	up := uptime(a)
 	restarts := float64(a.GetRestartCount())
-	r.Perf(runtime.Perf{Label: name + "_restarts", Value: restarts, Warn: c.warn.Range(), Crit: c.crit.Range(), Min: runtime.F(0)})
-	var minUp *runtime.Range
+	r.Perf(pluginkit.Perf{Label: name + "_restarts", Value: restarts, Warn: c.warn.Range(), Crit: c.crit.Range(), Min: pluginkit.F(0)})
+	var minUp *pluginkit.Range
 	if c.minUptime > 0 {
-		minUp = &runtime.Range{Start: c.minUptime.Seconds(), End: inf}
+		minUp = &pluginkit.Range{Start: c.minUptime.Seconds(), End: inf}
 	}
-	r.Perf(runtime.Perf{Label: name + "_uptime", Value: up.Seconds(), UOM: "s", Warn: minUp, Min: runtime.F(0)})
+	r.Perf(pluginkit.Perf{Label: name + "_uptime", Value: up.Seconds(), UOM: "s", Warn: minUp, Min: pluginkit.F(0)})
 	state := fmt.Sprintf("%s, up %s", a.GetState(), human(up))
 	if a.GetState() != "running" {
 		state = fmt.Sprintf("%s, last exit code %d", orNone(a.GetState()), a.GetLastExitCode())
@@ -136,7 +136,7 @@ func (c *containerCheck) checkApp(r *runtime.Result, a *agentv1.App) bool {
 		strings.Join(a.GetRetainedVersions(), ", "))
 
 	ok := true
-	bad := func(s runtime.Status, format string, args ...any) {
+	bad := func(s pluginkit.Status, format string, args ...any) {
 		r.Add(s, "%s: "+format, append([]any{name}, args...)...)
 		ok = false
 	}
@@ -146,23 +146,23 @@ func (c *containerCheck) checkApp(r *runtime.Result, a *agentv1.App) bool {
 		if state == "" {
 			state = "no container"
 		}
-		bad(runtime.CRITICAL, "not running (%s, last exit code %d)", state, a.GetLastExitCode())
+		bad(pluginkit.CRITICAL, "not running (%s, last exit code %d)", state, a.GetLastExitCode())
 	case h == agentv1.AppHealth_APP_HEALTH_UNHEALTHY:
-		bad(runtime.CRITICAL, "unhealthy")
+		bad(pluginkit.CRITICAL, "unhealthy")
 	case h == agentv1.AppHealth_APP_HEALTH_STARTING:
-		bad(runtime.WARNING, "health check still starting")
+		bad(pluginkit.WARNING, "health check still starting")
 	}
-	if s := runtime.Evaluate(restarts, c.warn.Range(), c.crit.Range()); s != runtime.OK {
+	if s := pluginkit.Evaluate(restarts, c.warn.Range(), c.crit.Range()); s != pluginkit.OK {
 		bad(s, "restarted %d times (breaches %s)", a.GetRestartCount(), breach(s, "-w "+c.warn.String(), "-c "+c.crit.String()))
 	}
 	if c.minUptime > 0 && a.GetState() == "running" && up < c.minUptime {
-		bad(runtime.WARNING, "running for only %s (--min-uptime %s)", human(up), c.minUptime)
+		bad(pluginkit.WARNING, "running for only %s (--min-uptime %s)", human(up), c.minUptime)
 	}
 	if c.expectVersion != "" && a.GetVersion() != c.expectVersion {
-		bad(runtime.CRITICAL, "runs version %q, expected %q", a.GetVersion(), c.expectVersion)
+		bad(pluginkit.CRITICAL, "runs version %q, expected %q", a.GetVersion(), c.expectVersion)
 	}
 	if c.expectDigest != "" && !sameDigest(a.GetImageDigest(), c.expectDigest) {
-		bad(runtime.CRITICAL, "runs image %s, expected %s", a.GetImageDigest(), c.expectDigest)
+		bad(pluginkit.CRITICAL, "runs image %s, expected %s", a.GetImageDigest(), c.expectDigest)
 	}
 	return ok
 }

@@ -16,13 +16,13 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/labfleet/labfleet/controller/fleet"
 	"github.com/labfleet/labfleet/internal/agentclient"
-	"github.com/labfleet/labfleet/plugins/runtime"
+	"github.com/labfleet/labfleet/internal/fleet"
+	"github.com/labfleet/labfleet/plugins/pluginkit"
 	agentv1 "github.com/labfleet/labfleet/proto/labfleet/agent/v1"
 )
 
-var checkDeploy = runtime.Spec{
+var checkDeploy = pluginkit.Spec{
 	Name:    "check_deploy",
 	Label:   "DEPLOY",
 	Summary: "does every node run the same version of an app, healthy?",
@@ -34,13 +34,13 @@ host vars, as labcontroller reads them) or the --hosts list (port 7443 when
 left out). CRITICAL when a node cannot be reached, does not have the app, or
 its container is not running or unhealthy; WARNING when the nodes run more
 than one version (drift) or a health check is still starting.`,
-	New: func() runtime.Plugin { return &deployCheck{} },
+	New: func() pluginkit.Plugin { return &deployCheck{} },
 }
 
 type deployCheck struct {
 	inventory, group, limit, app string
 	hosts                        []string
-	tls                          runtime.AgentTLS
+	tls                          pluginkit.AgentTLS
 }
 
 func (c *deployCheck) Flags(fs *pflag.FlagSet) {
@@ -55,7 +55,7 @@ func (c *deployCheck) Flags(fs *pflag.FlagSet) {
 func (c *deployCheck) nodes() ([]fleet.Node, error) {
 	if len(c.hosts) > 0 {
 		if c.inventory != "" {
-			return nil, runtime.Usagef("give either -i INVENTORY or --hosts, not both")
+			return nil, pluginkit.Usagef("give either -i INVENTORY or --hosts, not both")
 		}
 		var nodes []fleet.Node
 		for _, h := range c.hosts {
@@ -71,19 +71,19 @@ func (c *deployCheck) nodes() ([]fleet.Node, error) {
 		c.inventory = os.Getenv("LABFLEET_INVENTORY")
 	}
 	if c.inventory == "" {
-		return nil, runtime.Usagef("give -i INVENTORY (or set LABFLEET_INVENTORY) or --hosts HOST:PORT,...")
+		return nil, pluginkit.Usagef("give -i INVENTORY (or set LABFLEET_INVENTORY) or --hosts HOST:PORT,...")
 	}
 	d := fleet.Defaults{CAFile: c.tls.CAFile, CertFile: c.tls.CertFile, KeyFile: c.tls.KeyFile, TokenFile: c.tls.TokenFile, Insecure: c.tls.Insecure}
 	nodes, err := fleet.Resolve(c.inventory, c.group, c.limit, d)
 	if err != nil {
-		return nil, runtime.Usagef("%v", err)
+		return nil, pluginkit.Usagef("%v", err)
 	}
 	return nodes, nil
 }
 
-func (c *deployCheck) Run(ctx context.Context, r *runtime.Result) error {
+func (c *deployCheck) Run(ctx context.Context, r *pluginkit.Result) error {
 	if c.app == "" {
-		return runtime.Usagef("--app NAME is required")
+		return pluginkit.Usagef("--app NAME is required")
 	}
 	nodes, err := c.nodes()
 	if err != nil {
@@ -91,7 +91,7 @@ func (c *deployCheck) Run(ctx context.Context, r *runtime.Result) error {
 	}
 	for _, n := range nodes {
 		// Bad TLS options fail here, as UNKNOWN, rather than per node.
-		conn, err := runtime.DialAgent(n.Conn)
+		conn, err := pluginkit.DialAgent(n.Conn)
 		if err != nil {
 			return fmt.Errorf("node %s: %w", n.Name, err)
 		}
@@ -133,7 +133,7 @@ func (c *deployCheck) Run(ctx context.Context, r *runtime.Result) error {
 }
 
 // report records each node's finding, then the drift across nodes.
-func (c *deployCheck) report(ctx context.Context, r *runtime.Result, results []fleet.Result[*agentv1.App]) {
+func (c *deployCheck) report(ctx context.Context, r *pluginkit.Result, results []fleet.Result[*agentv1.App]) {
 	byVersion := map[string][]string{}
 	healthy := 0
 	for _, res := range results {
@@ -176,9 +176,9 @@ func (c *deployCheck) report(ctx context.Context, r *runtime.Result, results []f
 		r.Warning("%s version drift: %s", c.app, strings.Join(parts, "; "))
 	}
 	n := float64(len(results))
-	r.Perf(runtime.Perf{Label: "nodes", Value: n, Min: runtime.F(0)})
-	r.Perf(runtime.Perf{Label: "healthy", Value: float64(healthy), Crit: &runtime.Range{Start: n, End: inf}, Min: runtime.F(0), Max: runtime.F(n)})
-	r.Perf(runtime.Perf{Label: "versions", Value: float64(len(versions)), Warn: &runtime.Range{End: 1}, Min: runtime.F(0)})
+	r.Perf(pluginkit.Perf{Label: "nodes", Value: n, Min: pluginkit.F(0)})
+	r.Perf(pluginkit.Perf{Label: "healthy", Value: float64(healthy), Crit: &pluginkit.Range{Start: n, End: inf}, Min: pluginkit.F(0), Max: pluginkit.F(n)})
+	r.Perf(pluginkit.Perf{Label: "versions", Value: float64(len(versions)), Warn: &pluginkit.Range{End: 1}, Min: pluginkit.F(0)})
 	if len(versions) == 1 && healthy == len(results) {
 		where := "all " + plural(len(results), "node")
 		if len(results) == 1 {

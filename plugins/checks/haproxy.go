@@ -15,11 +15,11 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/labfleet/labfleet/controller/haproxy"
-	"github.com/labfleet/labfleet/plugins/runtime"
+	"github.com/labfleet/labfleet/internal/haproxy"
+	"github.com/labfleet/labfleet/plugins/pluginkit"
 )
 
-var checkHAProxy = runtime.Spec{
+var checkHAProxy = pluginkit.Spec{
 	Name:    "check_haproxy",
 	Label:   "HAPROXY",
 	Summary: "UP servers per HAProxy backend, naming those in DRAIN, MAINT or DOWN",
@@ -32,20 +32,20 @@ count against -w/-c (defaults -w 2: -c 1:, WARNING below two, CRITICAL with
 none). Servers in DRAIN, MAINT, DOWN or NOLB are named in the output.
 CRITICAL when the socket or page cannot be read or the backend does not
 exist. Perfdata per backend: up servers and current sessions.`,
-	New: func() runtime.Plugin { return &haproxyCheck{} },
+	New: func() pluginkit.Plugin { return &haproxyCheck{} },
 }
 
 type haproxyCheck struct {
 	socket, csvURL, backend string
-	warn, crit              *runtime.RangeValue
+	warn, crit              *pluginkit.RangeValue
 }
 
 func (c *haproxyCheck) Flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.socket, "socket", "", "admin socket `ADDR`: a unix socket path or HOST:PORT")
 	fs.StringVar(&c.csvURL, "csv-url", "", "stats page `URL` ending in ;csv")
 	fs.StringVar(&c.backend, "backend", "", "check only backend `NAME` (default: every backend)")
-	c.warn = runtime.RangeFlag(fs, "warning", "w", "2:", "WARNING `RANGE` for the number of UP servers")
-	c.crit = runtime.RangeFlag(fs, "critical", "c", "1:", "CRITICAL `RANGE` for the number of UP servers")
+	c.warn = pluginkit.RangeFlag(fs, "warning", "w", "2:", "WARNING `RANGE` for the number of UP servers")
+	c.crit = pluginkit.RangeFlag(fs, "critical", "c", "1:", "CRITICAL `RANGE` for the number of UP servers")
 }
 
 // statRow is what the check needs from one row of HAProxy's stats CSV.
@@ -55,9 +55,9 @@ type statRow struct {
 	backup                           bool
 }
 
-func (c *haproxyCheck) Run(ctx context.Context, r *runtime.Result) error {
+func (c *haproxyCheck) Run(ctx context.Context, r *pluginkit.Result) error {
 	if (c.socket == "") == (c.csvURL == "") {
-		return runtime.Usagef("give one of --socket ADDR or --csv-url URL")
+		return pluginkit.Usagef("give one of --socket ADDR or --csv-url URL")
 	}
 	text, source, err := c.fetch(ctx, r)
 	if err != nil {
@@ -98,7 +98,7 @@ func (c *haproxyCheck) Run(ctx context.Context, r *runtime.Result) error {
 	return nil
 }
 
-func (c *haproxyCheck) fetch(ctx context.Context, r *runtime.Result) (text, source string, err error) {
+func (c *haproxyCheck) fetch(ctx context.Context, r *pluginkit.Result) (text, source string, err error) {
 	if c.socket != "" {
 		r.Stage("waiting for `show stat` from the HAProxy admin socket %s", c.socket)
 		client := haproxy.New(c.socket)
@@ -113,7 +113,7 @@ func (c *haproxyCheck) fetch(ctx context.Context, r *runtime.Result) (text, sour
 	r.Stage("waiting for the stats page %s", c.csvURL)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.csvURL, nil)
 	if err != nil {
-		return "", c.csvURL, runtime.Usagef("--csv-url %q: %v", c.csvURL, err)
+		return "", c.csvURL, pluginkit.Usagef("--csv-url %q: %v", c.csvURL, err)
 	}
 	resp, err := (&http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}).Do(req)
 	if err != nil {
@@ -132,7 +132,7 @@ func (c *haproxyCheck) fetch(ctx context.Context, r *runtime.Result) (text, sour
 
 // checkBackend records one backend's findings; it returns its OK summary
 // and whether it is OK.
-func (c *haproxyCheck) checkBackend(r *runtime.Result, backend string, rows []statRow) (string, bool) {
+func (c *haproxyCheck) checkBackend(r *pluginkit.Result, backend string, rows []statRow) (string, bool) {
 	var up, total, sessions int
 	var out []string
 	for _, row := range rows {
@@ -167,14 +167,14 @@ func (c *haproxyCheck) checkBackend(r *runtime.Result, backend string, rows []st
 		}
 		out = append(out, row.name+" "+state)
 	}
-	r.Perf(runtime.Perf{Label: backend + "_up", Value: float64(up), Warn: c.warn.Range(), Crit: c.crit.Range(), Min: runtime.F(0), Max: runtime.F(float64(total))})
-	r.Perf(runtime.Perf{Label: backend + "_sessions", Value: float64(sessions), Min: runtime.F(0)})
+	r.Perf(pluginkit.Perf{Label: backend + "_up", Value: float64(up), Warn: c.warn.Range(), Crit: c.crit.Range(), Min: pluginkit.F(0), Max: pluginkit.F(float64(total))})
+	r.Perf(pluginkit.Perf{Label: backend + "_sessions", Value: float64(sessions), Min: pluginkit.F(0)})
 	text := fmt.Sprintf("backend %s: %d of %d servers UP", backend, up, total)
 	if len(out) > 0 {
 		text += " (" + strings.Join(out, ", ") + ")"
 	}
-	s := runtime.Evaluate(float64(up), c.warn.Range(), c.crit.Range())
-	if s != runtime.OK {
+	s := pluginkit.Evaluate(float64(up), c.warn.Range(), c.crit.Range())
+	if s != pluginkit.OK {
 		r.Add(s, "%s", text)
 		return "", false
 	}

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/labfleet/labfleet/controller/haproxy"
+	"github.com/labfleet/labfleet/internal/haproxy"
 	"github.com/labfleet/labfleet/internal/labtest"
 	pt "github.com/labfleet/labfleet/plugins/internal/plugintest"
 )

@@ -10,11 +10,11 @@ import (
 	"github.com/spf13/pflag"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/labfleet/labfleet/plugins/runtime"
+	"github.com/labfleet/labfleet/plugins/pluginkit"
 	agentv1 "github.com/labfleet/labfleet/proto/labfleet/agent/v1"
 )
 
-var checkLabagent = runtime.Spec{
+var checkLabagent = pluginkit.Spec{
 	Name:    "check_labagent",
 	Label:   "LABAGENT",
 	Summary: "is the labagent up, serving, recent enough, and can it reach Docker?",
@@ -24,26 +24,26 @@ GetInfo. CRITICAL when the agent cannot be reached, refuses the credentials,
 is not SERVING, or cannot reach its Docker Engine; WARNING when it is older
 than --min-version; the round-trip time of the health call is checked
 against -w/-c (seconds) and is the 'rtt' perfdata.`,
-	New: func() runtime.Plugin { return &labagentCheck{} },
+	New: func() pluginkit.Plugin { return &labagentCheck{} },
 }
 
 type labagentCheck struct {
-	agent      runtime.AgentFlags
-	warn, crit *runtime.RangeValue
+	agent      pluginkit.AgentFlags
+	warn, crit *pluginkit.RangeValue
 	minVersion string
 }
 
 func (c *labagentCheck) Flags(fs *pflag.FlagSet) {
 	c.agent.Register(fs)
-	c.warn = runtime.RangeFlag(fs, "warning", "w", "1", "WARNING `RANGE` for the round-trip time in seconds")
-	c.crit = runtime.RangeFlag(fs, "critical", "c", "5", "CRITICAL `RANGE` for the round-trip time in seconds")
+	c.warn = pluginkit.RangeFlag(fs, "warning", "w", "1", "WARNING `RANGE` for the round-trip time in seconds")
+	c.crit = pluginkit.RangeFlag(fs, "critical", "c", "5", "CRITICAL `RANGE` for the round-trip time in seconds")
 	fs.StringVar(&c.minVersion, "min-version", "", "WARNING when the agent's version is older than `VERSION`")
 }
 
-func (c *labagentCheck) Run(ctx context.Context, r *runtime.Result) error {
+func (c *labagentCheck) Run(ctx context.Context, r *pluginkit.Result) error {
 	if c.minVersion != "" {
 		if _, ok := compareVersions(c.minVersion, c.minVersion); !ok {
-			return runtime.Usagef("--min-version %q is not a version such as v1.2.0", c.minVersion)
+			return pluginkit.Usagef("--min-version %q is not a version such as v1.2.0", c.minVersion)
 		}
 	}
 	conn, err := c.agent.Dial()
@@ -58,10 +58,10 @@ func (c *labagentCheck) Run(ctx context.Context, r *runtime.Result) error {
 	h, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: agentv1.AgentService_ServiceDesc.ServiceName})
 	rtt := time.Since(start)
 	if err != nil {
-		runtime.AgentFailure(ctx, r, addr, err)
+		pluginkit.AgentFailure(ctx, r, addr, err)
 		return nil
 	}
-	r.Perf(runtime.Perf{Label: "rtt", Value: rtt.Seconds(), UOM: "s", Warn: c.warn.Range(), Crit: c.crit.Range(), Min: runtime.F(0)})
+	r.Perf(pluginkit.Perf{Label: "rtt", Value: rtt.Seconds(), UOM: "s", Warn: c.warn.Range(), Crit: c.crit.Range(), Min: pluginkit.F(0)})
 	if st := h.GetStatus(); st != healthpb.HealthCheckResponse_SERVING {
 		r.Critical("agent at %s is %s", addr, st)
 		return nil
@@ -70,10 +70,10 @@ func (c *labagentCheck) Run(ctx context.Context, r *runtime.Result) error {
 	r.Stage("calling GetInfo on the agent at %s", addr)
 	info, err := conn.Agent.GetInfo(ctx, &agentv1.GetInfoRequest{})
 	if err != nil {
-		runtime.AgentFailure(ctx, r, addr, err)
+		pluginkit.AgentFailure(ctx, r, addr, err)
 		return nil
 	}
-	r.Perf(runtime.Perf{Label: "uptime", Value: info.GetUptime().AsDuration().Seconds(), UOM: "s", Min: runtime.F(0)})
+	r.Perf(pluginkit.Perf{Label: "uptime", Value: info.GetUptime().AsDuration().Seconds(), UOM: "s", Min: pluginkit.F(0)})
 
 	node, ver := info.GetNodeName(), info.GetAgentVersion()
 	d := info.GetDocker()
@@ -82,8 +82,8 @@ func (c *labagentCheck) Run(ctx context.Context, r *runtime.Result) error {
 		docker = "Docker Engine NOT reachable"
 		r.Critical("agent %s cannot reach its Docker Engine: %s", node, oneLine(d.GetError()))
 	}
-	switch s := runtime.Evaluate(rtt.Seconds(), c.warn.Range(), c.crit.Range()); s {
-	case runtime.OK:
+	switch s := pluginkit.Evaluate(rtt.Seconds(), c.warn.Range(), c.crit.Range()); s {
+	case pluginkit.OK:
 		r.OK("agent %s %s SERVING, %s, rtt %s", node, ver, docker, human(rtt))
 	default:
 		r.Add(s, "agent %s round trip %s breaches %s", node, human(rtt), breach(s, "-w "+c.warn.String(), "-c "+c.crit.String()))

@@ -12,11 +12,11 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/labfleet/labfleet/plugins/runtime"
+	"github.com/labfleet/labfleet/plugins/pluginkit"
 	agentv1 "github.com/labfleet/labfleet/proto/labfleet/agent/v1"
 )
 
-var checkNode = runtime.Spec{
+var checkNode = pluginkit.Spec{
 	Name:    "check_node",
 	Label:   "NODE",
 	Summary: "load per CPU, memory and disk use of a node, from its agent (no NRPE)",
@@ -27,29 +27,29 @@ with one value); memory used is (total - available) / total, in percent;
 disk used is used / (used + available), in percent, as df shows it, for each
 --mount (repeatable; default: every local filesystem the agent reports).
 A --mount the node does not have is CRITICAL.`,
-	New: func() runtime.Plugin { return &nodeCheck{} },
+	New: func() pluginkit.Plugin { return &nodeCheck{} },
 }
 
 type nodeCheck struct {
-	agent              runtime.AgentFlags
-	loadWarn, loadCrit *runtime.RangeValue
-	memWarn, memCrit   *runtime.RangeValue
-	diskWarn, diskCrit *runtime.RangeValue
+	agent              pluginkit.AgentFlags
+	loadWarn, loadCrit *pluginkit.RangeValue
+	memWarn, memCrit   *pluginkit.RangeValue
+	diskWarn, diskCrit *pluginkit.RangeValue
 	mounts             []string
 }
 
 func (c *nodeCheck) Flags(fs *pflag.FlagSet) {
 	c.agent.Register(fs)
-	c.loadWarn = runtime.RangeFlag(fs, "load-warning", "", "2", "WARNING `RANGE` for the load average per CPU")
-	c.loadCrit = runtime.RangeFlag(fs, "load-critical", "", "4", "CRITICAL `RANGE` for the load average per CPU")
-	c.memWarn = runtime.RangeFlag(fs, "mem-warning", "", "85", "WARNING `RANGE` for memory used, percent")
-	c.memCrit = runtime.RangeFlag(fs, "mem-critical", "", "95", "CRITICAL `RANGE` for memory used, percent")
-	c.diskWarn = runtime.RangeFlag(fs, "disk-warning", "", "85", "WARNING `RANGE` for disk used, percent")
-	c.diskCrit = runtime.RangeFlag(fs, "disk-critical", "", "95", "CRITICAL `RANGE` for disk used, percent")
+	c.loadWarn = pluginkit.RangeFlag(fs, "load-warning", "", "2", "WARNING `RANGE` for the load average per CPU")
+	c.loadCrit = pluginkit.RangeFlag(fs, "load-critical", "", "4", "CRITICAL `RANGE` for the load average per CPU")
+	c.memWarn = pluginkit.RangeFlag(fs, "mem-warning", "", "85", "WARNING `RANGE` for memory used, percent")
+	c.memCrit = pluginkit.RangeFlag(fs, "mem-critical", "", "95", "CRITICAL `RANGE` for memory used, percent")
+	c.diskWarn = pluginkit.RangeFlag(fs, "disk-warning", "", "85", "WARNING `RANGE` for disk used, percent")
+	c.diskCrit = pluginkit.RangeFlag(fs, "disk-critical", "", "95", "CRITICAL `RANGE` for disk used, percent")
 	fs.StringArrayVar(&c.mounts, "mount", nil, "check this mount `PATH` (repeatable; default: every local filesystem)")
 }
 
-func (c *nodeCheck) Run(ctx context.Context, r *runtime.Result) error {
+func (c *nodeCheck) Run(ctx context.Context, r *pluginkit.Result) error {
 	conn, err := c.agent.Dial()
 	if err != nil {
 		return err
@@ -65,24 +65,24 @@ func (c *nodeCheck) Run(ctx context.Context, r *runtime.Result) error {
 		return nil
 	}
 	if err != nil {
-		runtime.AgentFailure(ctx, r, addr, err)
+		pluginkit.AgentFailure(ctx, r, addr, err)
 		return nil
 	}
 
 	var parts []string
 	cpus := max(float64(st.GetCpuCount()), 1)
-	loadStatus := runtime.OK
+	loadStatus := pluginkit.OK
 	for _, l := range []struct {
 		name string
 		v    float64
 	}{{"load1", st.GetLoad1()}, {"load5", st.GetLoad5()}, {"load15", st.GetLoad15()}} {
 		per := l.v / cpus
-		r.Perf(runtime.Perf{Label: l.name + "_per_cpu", Value: per, Warn: c.loadWarn.Range(), Crit: c.loadCrit.Range(), Min: runtime.F(0)})
-		if s := runtime.Evaluate(per, c.loadWarn.Range(), c.loadCrit.Range()); runtime.Worse(s, loadStatus) {
+		r.Perf(pluginkit.Perf{Label: l.name + "_per_cpu", Value: per, Warn: c.loadWarn.Range(), Crit: c.loadCrit.Range(), Min: pluginkit.F(0)})
+		if s := pluginkit.Evaluate(per, c.loadWarn.Range(), c.loadCrit.Range()); pluginkit.Worse(s, loadStatus) {
 			loadStatus = s
 		}
 	}
-	r.Perf(runtime.Perf{Label: "cpus", Value: float64(st.GetCpuCount()), Min: runtime.F(0)})
+	r.Perf(pluginkit.Perf{Label: "cpus", Value: float64(st.GetCpuCount()), Min: pluginkit.F(0)})
 	load := fmt.Sprintf("load %s/%s/%s on %s", f2(st.GetLoad1()), f2(st.GetLoad5()), f2(st.GetLoad15()), plural(int(st.GetCpuCount()), "CPU"))
 	c.report(r, loadStatus, load, "--load-warning "+c.loadWarn.String(), "--load-critical "+c.loadCrit.String())
 	parts = append(parts, load)
@@ -91,9 +91,9 @@ func (c *nodeCheck) Run(ctx context.Context, r *runtime.Result) error {
 	if total := m.GetTotalBytes(); total > 0 {
 		used := total - min(m.GetAvailableBytes(), total)
 		pct := 100 * float64(used) / float64(total)
-		r.Perf(runtime.Perf{Label: "mem_used", Value: pct, UOM: "%", Warn: c.memWarn.Range(), Crit: c.memCrit.Range(), Min: runtime.F(0), Max: runtime.F(100)})
-		r.Perf(runtime.Perf{Label: "mem_used_bytes", Value: float64(used), UOM: "B", Min: runtime.F(0), Max: runtime.F(float64(total))})
-		s := runtime.Evaluate(pct, c.memWarn.Range(), c.memCrit.Range())
+		r.Perf(pluginkit.Perf{Label: "mem_used", Value: pct, UOM: "%", Warn: c.memWarn.Range(), Crit: c.memCrit.Range(), Min: pluginkit.F(0), Max: pluginkit.F(100)})
+		r.Perf(pluginkit.Perf{Label: "mem_used_bytes", Value: float64(used), UOM: "B", Min: pluginkit.F(0), Max: pluginkit.F(float64(total))})
+		s := pluginkit.Evaluate(pct, c.memWarn.Range(), c.memCrit.Range())
 		text := fmt.Sprintf("memory %s%% used (%s of %s)", f1(pct), bytesText(used), bytesText(total))
 		c.report(r, s, text, "--mem-warning "+c.memWarn.String(), "--mem-critical "+c.memCrit.String())
 		parts = append(parts, fmt.Sprintf("memory %s%%", f1(pct)))
@@ -109,8 +109,8 @@ func (c *nodeCheck) Run(ctx context.Context, r *runtime.Result) error {
 			continue
 		}
 		pct := 100 * float64(d.GetUsedBytes()) / float64(size)
-		r.Perf(runtime.Perf{Label: "disk " + d.GetMount(), Value: pct, UOM: "%", Warn: c.diskWarn.Range(), Crit: c.diskCrit.Range(), Min: runtime.F(0), Max: runtime.F(100)})
-		s := runtime.Evaluate(pct, c.diskWarn.Range(), c.diskCrit.Range())
+		r.Perf(pluginkit.Perf{Label: "disk " + d.GetMount(), Value: pct, UOM: "%", Warn: c.diskWarn.Range(), Crit: c.diskCrit.Range(), Min: pluginkit.F(0), Max: pluginkit.F(100)})
+		s := pluginkit.Evaluate(pct, c.diskWarn.Range(), c.diskCrit.Range())
 		text := fmt.Sprintf("disk %s %s%% used (%s of %s, %s)", d.GetMount(), f1(pct), bytesText(d.GetUsedBytes()), bytesText(size), d.GetFsType())
 		c.report(r, s, text, "--disk-warning "+c.diskWarn.String(), "--disk-critical "+c.diskCrit.String())
 		disks = append(disks, fmt.Sprintf("%s %s%%", d.GetMount(), f1(pct)))
@@ -124,8 +124,8 @@ func (c *nodeCheck) Run(ctx context.Context, r *runtime.Result) error {
 
 // report records a non-OK finding on the first line and every finding in
 // the long output.
-func (c *nodeCheck) report(r *runtime.Result, s runtime.Status, text, warn, crit string) {
-	if s != runtime.OK {
+func (c *nodeCheck) report(r *pluginkit.Result, s pluginkit.Status, text, warn, crit string) {
+	if s != pluginkit.OK {
 		r.Add(s, "%s (breaches %s)", text, breach(s, warn, crit))
 	}
 	r.Long("%s: %s", s, text)

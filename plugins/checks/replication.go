@@ -15,11 +15,11 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/spf13/pflag"
 
-	"github.com/labfleet/labfleet/agent/replication"
-	"github.com/labfleet/labfleet/plugins/runtime"
+	"github.com/labfleet/labfleet/internal/mariadb"
+	"github.com/labfleet/labfleet/plugins/pluginkit"
 )
 
-var checkReplication = runtime.Spec{
+var checkReplication = pluginkit.Spec{
 	Name:    "check_replication",
 	Label:   "REPLICATION",
 	Summary: "MariaDB replication, every named connection (multi-source), straight from the server",
@@ -34,13 +34,13 @@ MariaDB reports as NULL while both threads run is WARNING.
 The password comes from --password-file, else LABFLEET_DB_PASSWORD, else
 MYSQL_PWD (never from the command line, where ps shows it). The user needs
 only the REPLICA MONITOR privilege (or REPLICATION CLIENT before 10.5).`,
-	New: func() runtime.Plugin { return &replicationCheck{} },
+	New: func() pluginkit.Plugin { return &replicationCheck{} },
 }
 
 type replicationCheck struct {
 	host, user, passwordFile, connection string
 	port, minConnections                 int
-	warn, crit                           *runtime.RangeValue
+	warn, crit                           *pluginkit.RangeValue
 }
 
 func (c *replicationCheck) Flags(fs *pflag.FlagSet) {
@@ -49,8 +49,8 @@ func (c *replicationCheck) Flags(fs *pflag.FlagSet) {
 	fs.StringVarP(&c.user, "user", "u", "", "MariaDB `USER` (required)")
 	fs.StringVar(&c.passwordFile, "password-file", "", "`FILE` holding the password (default: $LABFLEET_DB_PASSWORD, then $MYSQL_PWD)")
 	fs.StringVar(&c.connection, "connection", "", "check only the connection `NAME` (default: every connection)")
-	c.warn = runtime.RangeFlag(fs, "warning", "w", "60", "WARNING `RANGE` for the lag in seconds")
-	c.crit = runtime.RangeFlag(fs, "critical", "c", "300", "CRITICAL `RANGE` for the lag in seconds")
+	c.warn = pluginkit.RangeFlag(fs, "warning", "w", "60", "WARNING `RANGE` for the lag in seconds")
+	c.crit = pluginkit.RangeFlag(fs, "critical", "c", "300", "CRITICAL `RANGE` for the lag in seconds")
 	fs.IntVar(&c.minConnections, "min-connections", 1, "CRITICAL with fewer than `N` connections")
 }
 
@@ -58,7 +58,7 @@ func (c *replicationCheck) password() (string, error) {
 	if c.passwordFile != "" {
 		b, err := os.ReadFile(c.passwordFile)
 		if err != nil {
-			return "", runtime.Usagef("cannot read --password-file: %v", err)
+			return "", pluginkit.Usagef("cannot read --password-file: %v", err)
 		}
 		return strings.TrimRight(string(b), "\r\n"), nil
 	}
@@ -68,18 +68,18 @@ func (c *replicationCheck) password() (string, error) {
 	return os.Getenv("MYSQL_PWD"), nil
 }
 
-func (c *replicationCheck) Run(ctx context.Context, r *runtime.Result) error {
+func (c *replicationCheck) Run(ctx context.Context, r *pluginkit.Result) error {
 	if c.host == "" {
-		return runtime.Usagef("-H HOST is required")
+		return pluginkit.Usagef("-H HOST is required")
 	}
 	if c.user == "" {
-		return runtime.Usagef("-u USER is required")
+		return pluginkit.Usagef("-u USER is required")
 	}
 	if c.port < 1 || c.port > 65535 {
-		return runtime.Usagef("-P %d is not a port number", c.port)
+		return pluginkit.Usagef("-P %d is not a port number", c.port)
 	}
 	if c.minConnections < 0 {
-		return runtime.Usagef("--min-connections %d is negative", c.minConnections)
+		return pluginkit.Usagef("--min-connections %d is negative", c.minConnections)
 	}
 	pw, err := c.password()
 	if err != nil {
@@ -88,7 +88,7 @@ func (c *replicationCheck) Run(ctx context.Context, r *runtime.Result) error {
 	addr := net.JoinHostPort(c.host, strconv.Itoa(c.port))
 
 	// Our own connection first: it tells a refused login or a missing
-	// server apart in words for this plugin (replication.Manager's
+	// server apart in words for this plugin (mariadb.Manager's
 	// messages are written for the agent's flags).
 	r.Stage("connecting to MariaDB at %s", addr)
 	version, err := ping(ctx, addr, c.user, pw)
@@ -98,7 +98,7 @@ func (c *replicationCheck) Run(ctx context.Context, r *runtime.Result) error {
 		}
 		return nil
 	}
-	m, err := replication.Open(addr, c.user, pw)
+	m, err := mariadb.Open(addr, c.user, pw)
 	if err != nil {
 		return err
 	}
@@ -113,8 +113,8 @@ func (c *replicationCheck) Run(ctx context.Context, r *runtime.Result) error {
 	}
 	r.Verbose(1, "MariaDB %s at %s", version, addr)
 
-	minRange := &runtime.Range{Start: float64(c.minConnections), End: inf}
-	r.Perf(runtime.Perf{Label: "connections", Value: float64(len(conns)), Crit: minRange, Min: runtime.F(0)})
+	minRange := &pluginkit.Range{Start: float64(c.minConnections), End: inf}
+	r.Perf(pluginkit.Perf{Label: "connections", Value: float64(len(conns)), Crit: minRange, Min: pluginkit.F(0)})
 	switch {
 	case c.connection != "" && len(conns) == 0:
 		r.Critical("no replication connection '%s' on %s%s", c.connection, addr, c.others(ctx, m))
@@ -137,13 +137,13 @@ func (c *replicationCheck) Run(ctx context.Context, r *runtime.Result) error {
 
 // checkConnection records one connection's findings and reports whether
 // all are fine.
-func (c *replicationCheck) checkConnection(r *runtime.Result, conn replication.Connection) bool {
+func (c *replicationCheck) checkConnection(r *pluginkit.Result, conn mariadb.Connection) bool {
 	name := connName(conn.Name)
 	label := "lag"
 	if conn.Name != "" {
 		label = conn.Name + "_lag"
 	}
-	p := runtime.Perf{Label: label, UOM: "s", Warn: c.warn.Range(), Crit: c.crit.Range(), Min: runtime.F(0), Unknown: conn.SecondsBehind == nil}
+	p := pluginkit.Perf{Label: label, UOM: "s", Warn: c.warn.Range(), Crit: c.crit.Range(), Min: pluginkit.F(0), Unknown: conn.SecondsBehind == nil}
 	lag := "NULL"
 	if conn.SecondsBehind != nil {
 		p.Value = float64(*conn.SecondsBehind)
@@ -182,7 +182,7 @@ func (c *replicationCheck) checkConnection(r *runtime.Result, conn replication.C
 		r.Warning("%s: both threads run but the lag is unknown (NULL)", name)
 		ok = false
 	default:
-		if s := runtime.Evaluate(p.Value, c.warn.Range(), c.crit.Range()); s != runtime.OK {
+		if s := pluginkit.Evaluate(p.Value, c.warn.Range(), c.crit.Range()); s != pluginkit.OK {
 			r.Add(s, "%s: lag %s (breaches %s)", name, lag, breach(s, "-w "+c.warn.String(), "-c "+c.crit.String()))
 			ok = false
 		}
@@ -191,7 +191,7 @@ func (c *replicationCheck) checkConnection(r *runtime.Result, conn replication.C
 }
 
 // others names the connections that exist, for a --connection that does not.
-func (c *replicationCheck) others(ctx context.Context, m *replication.Manager) string {
+func (c *replicationCheck) others(ctx context.Context, m *mariadb.Manager) string {
 	all, err := m.Connections(ctx, "")
 	if err != nil || len(all) == 0 {
 		return " (it has none)"

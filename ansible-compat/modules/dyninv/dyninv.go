@@ -1,5 +1,5 @@
 // Package dyninv is labfleet's dynamic inventory for Ansible: the static
-// inventory (INI or YAML, read with ansible-compat/inventory) plus what
+// inventory (INI or YAML, read with internal/inventory) plus what
 // every node's agent reports right now. Each node of the nodes group gets
 // the host vars labfleet_reachable, labfleet_agent_version,
 // labfleet_node_name and labfleet_apps (app -> version), and joins the
@@ -20,9 +20,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/labfleet/labfleet/ansible-compat/inventory"
-	"github.com/labfleet/labfleet/controller/fleet"
 	"github.com/labfleet/labfleet/internal/agentclient"
+	"github.com/labfleet/labfleet/internal/fleet"
+	"github.com/labfleet/labfleet/internal/inventory"
 	agentv1 "github.com/labfleet/labfleet/proto/labfleet/agent/v1"
 )
 

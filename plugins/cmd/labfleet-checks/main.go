@@ -9,10 +9,10 @@ import (
 
 	"github.com/labfleet/labfleet/internal/version"
 	"github.com/labfleet/labfleet/plugins/checks"
-	"github.com/labfleet/labfleet/plugins/runtime"
+	"github.com/labfleet/labfleet/plugins/pluginkit"
 )
 
 func main() {
-	runtime.Version = version.String()
-	os.Exit(runtime.Dispatch(os.Args, checks.All(), os.Stdout))
+	pluginkit.Version = version.String()
+	os.Exit(pluginkit.Dispatch(os.Args, checks.All(), os.Stdout))
 }

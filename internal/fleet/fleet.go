@@ -11,8 +11,8 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/labfleet/labfleet/ansible-compat/inventory"
 	"github.com/labfleet/labfleet/internal/agentclient"
+	"github.com/labfleet/labfleet/internal/inventory"
 )
 
 // ErrInventory marks a problem with the inventory or the selection of nodes.

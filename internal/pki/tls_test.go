@@ -1,4 +1,4 @@
-package certs_test
+package pki_test
 
 import (
 	"crypto/tls"
@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/labfleet/labfleet/controller/certs"
+	"github.com/labfleet/labfleet/internal/pki"
 	"github.com/labfleet/labfleet/internal/tlsfiles"
 )
 
@@ -106,7 +106,7 @@ func handshake(t *testing.T, serverDir string, client tls.Certificate, clientRoo
 }
 
 func TestTLS_MutualHandshakeSucceeds(t *testing.T) {
-	dir := initDir(t, certs.Options{})
+	dir := initDir(t, pki.Options{})
 	clientErr, serverErr, cn := handshake(t, dir, loadPair(t, dir, "labcontroller"), loadPool(t, dir), "127.0.0.11")
 	if clientErr != nil || serverErr != nil {
 		t.Fatalf("handshake failed: client %v, server %v", clientErr, serverErr)
@@ -117,8 +117,8 @@ func TestTLS_MutualHandshakeSucceeds(t *testing.T) {
 }
 
 func TestTLS_ClientFromAnotherCAIsRejected(t *testing.T) {
-	dir := initDir(t, certs.Options{})
-	other := initDir(t, certs.Options{})
+	dir := initDir(t, pki.Options{})
+	other := initDir(t, pki.Options{})
 	clientErr, serverErr, _ := handshake(t, dir, loadPair(t, other, "labcontroller"), loadPool(t, dir), "127.0.0.11")
 	var unknown x509.UnknownAuthorityError
 	if !errors.As(serverErr, &unknown) {
@@ -130,7 +130,7 @@ func TestTLS_ClientFromAnotherCAIsRejected(t *testing.T) {
 }
 
 func TestTLS_NodeCertificateCannotActAsClient(t *testing.T) {
-	dir := initDir(t, certs.Options{})
+	dir := initDir(t, pki.Options{})
 	_, serverErr, _ := handshake(t, dir, loadPair(t, dir, "node2"), loadPool(t, dir), "127.0.0.11")
 	var invalid x509.CertificateInvalidError
 	if !errors.As(serverErr, &invalid) || invalid.Reason != x509.IncompatibleUsage {
@@ -139,7 +139,7 @@ func TestTLS_NodeCertificateCannotActAsClient(t *testing.T) {
 }
 
 func TestTLS_ServerVerifiedForItsOwnAddressOnly(t *testing.T) {
-	dir := initDir(t, certs.Options{})
+	dir := initDir(t, pki.Options{})
 	clientErr, _, _ := handshake(t, dir, loadPair(t, dir, "labcontroller"), loadPool(t, dir), "127.0.0.12")
 	var hostErr x509.HostnameError
 	if !errors.As(clientErr, &hostErr) {

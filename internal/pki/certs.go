@@ -1,4 +1,4 @@
-// Package certs creates and loads the TLS material labfleet uses for mutual
+// Package pki creates and loads the TLS material labfleet uses for mutual
 // TLS between labcontroller and the labagents: one private CA, a server
 // certificate per node and a client certificate for the controller.
 //
@@ -6,7 +6,7 @@
 // must never overwrite key material without being told to (Options.Force),
 // never leave a half-written file behind, and never write a private key
 // readable by anyone but its owner.
-package certs
+package pki
 
 import (
 	"errors"

@@ -1,4 +1,4 @@
-// Package runtime is what every labfleet Nagios plugin shares: the reserved
+// Package pluginkit is what every labfleet Nagios plugin shares: the reserved
 // options (-h, -V, -t, -v), threshold ranges, perfdata, the first line and
 // long output, the 8 KB cap, the timeout and panic recovery. It wraps
 // github.com/olorin/nagiosplugin (states, their severity, unit validation)
@@ -9,7 +9,7 @@
 //
 // A plugin must print nothing itself and never exit: it records findings
 // on a Result and returns; an error it returns is UNKNOWN.
-package runtime
+package pluginkit
 
 import (
 	"context"

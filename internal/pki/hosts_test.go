@@ -1,4 +1,4 @@
-package certs_test
+package pki_test
 
 import (
 	"errors"
@@ -6,11 +6,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/labfleet/labfleet/controller/certs"
+	"github.com/labfleet/labfleet/internal/pki"
 )
 
 func TestParseHosts(t *testing.T) {
-	tests := map[string][]certs.Host{
+	tests := map[string][]pki.Host{
 		"node1=127.0.0.11,node2=127.0.0.12": {
 			{Name: "node1", Addrs: []string{"127.0.0.11"}},
 			{Name: "node2", Addrs: []string{"127.0.0.12"}},
@@ -24,7 +24,7 @@ func TestParseHosts(t *testing.T) {
 		},
 	}
 	for in, want := range tests {
-		got, err := certs.ParseHosts(in)
+		got, err := pki.ParseHosts(in)
 		if err != nil {
 			t.Errorf("ParseHosts(%q): %v", in, err)
 			continue
@@ -55,8 +55,8 @@ func TestParseHosts_BadInputNamesEntryAndForm(t *testing.T) {
 		{"node1=127.0.0.11;::1", `address "127.0.0.11;::1"`},
 	}
 	for _, tt := range tests {
-		_, err := certs.ParseHosts(tt.in)
-		if !errors.Is(err, certs.ErrBadHostsEntry) {
+		_, err := pki.ParseHosts(tt.in)
+		if !errors.Is(err, pki.ErrBadHostsEntry) {
 			t.Errorf("ParseHosts(%q) err = %v, want ErrBadHostsEntry", tt.in, err)
 			continue
 		}

@@ -1,4 +1,4 @@
-package certs_test
+package pki_test
 
 import (
 	"crypto/ecdsa"
@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/labfleet/labfleet/controller/certs"
+	"github.com/labfleet/labfleet/internal/pki"
 	"github.com/labfleet/labfleet/internal/tlsfiles"
 )
 
@@ -50,7 +50,7 @@ func checkErr(t *testing.T, err, target error, want ...string) {
 }
 
 func TestLoadKeyPair_Valid(t *testing.T) {
-	dir := initDir(t, certs.Options{})
+	dir := initDir(t, pki.Options{})
 	c := loadPair(t, dir, "node1")
 	if c.Leaf == nil || c.Leaf.Subject.CommonName != "node1" || len(c.Certificate) != 1 {
 		t.Errorf("LoadKeyPair: leaf %v, %d certificates", c.Leaf, len(c.Certificate))
@@ -58,7 +58,7 @@ func TestLoadKeyPair_Valid(t *testing.T) {
 }
 
 func TestLoadKeyPair_AcceptsSEC1Key(t *testing.T) {
-	dir := initDir(t, certs.Options{})
+	dir := initDir(t, pki.Options{})
 	b, _ := pem.Decode(readFile(t, filepath.Join(dir, "node1.key")))
 	key, err := x509.ParsePKCS8PrivateKey(b.Bytes)
 	if err != nil {
@@ -75,14 +75,14 @@ func TestLoadKeyPair_AcceptsSEC1Key(t *testing.T) {
 }
 
 func TestLoadKeyPair_MismatchNamesBothFiles(t *testing.T) {
-	dir := initDir(t, certs.Options{})
+	dir := initDir(t, pki.Options{})
 	crt, key := filepath.Join(dir, "node1.crt"), filepath.Join(dir, "node2.key")
 	_, err := tlsfiles.LoadKeyPair(crt, key)
 	checkErr(t, err, tlsfiles.ErrKeyMismatch, "certificate "+crt+" and key "+key+" do not match")
 }
 
 func TestLoadKeyPair_FileProblems(t *testing.T) {
-	dir := initDir(t, certs.Options{})
+	dir := initDir(t, pki.Options{})
 	crt, key := filepath.Join(dir, "node1.crt"), filepath.Join(dir, "node1.key")
 	missing := filepath.Join(dir, "nope.crt")
 	garbage := writeFile(t, filepath.Join(dir, "garbage.crt"), []byte("this is not a certificate\n"))
@@ -113,7 +113,7 @@ func TestLoadKeyPair_FileProblems(t *testing.T) {
 
 func TestLoadKeyPair_ExpiredCertificateGivesDate(t *testing.T) {
 	issued := time.Now().Add(-400 * 24 * time.Hour).Truncate(time.Second)
-	dir := initDir(t, certs.Options{Now: func() time.Time { return issued }, Validity: 90 * 24 * time.Hour})
+	dir := initDir(t, pki.Options{Now: func() time.Time { return issued }, Validity: 90 * 24 * time.Hour})
 	crt := filepath.Join(dir, "node1.crt")
 	_, err := tlsfiles.LoadKeyPair(crt, filepath.Join(dir, "node1.key"))
 	expiry := issued.Add(90 * 24 * time.Hour).UTC().Format("2006-01-02 15:04:05 UTC")
@@ -126,16 +126,16 @@ func TestLoadKeyPair_ExpiredCertificateGivesDate(t *testing.T) {
 }
 
 func TestLoadKeyPair_NotYetValid(t *testing.T) {
-	dir := initDir(t, certs.Options{Now: func() time.Time { return time.Now().Add(48 * time.Hour) }})
+	dir := initDir(t, pki.Options{Now: func() time.Time { return time.Now().Add(48 * time.Hour) }})
 	_, err := tlsfiles.LoadKeyPair(filepath.Join(dir, "node1.crt"), filepath.Join(dir, "node1.key"))
 	checkErr(t, err, tlsfiles.ErrNotYetValid, "valid from", "clock")
 }
 
 func TestLoadCAPool_Problems(t *testing.T) {
-	dir := initDir(t, certs.Options{})
+	dir := initDir(t, pki.Options{})
 	ca, caKey, node := filepath.Join(dir, "ca.crt"), filepath.Join(dir, "ca.key"), filepath.Join(dir, "node1.crt")
 	bundle := writeFile(t, filepath.Join(dir, "bundle.pem"), append(readFile(t, ca), readFile(t, caKey)...))
-	old := initDir(t, certs.Options{Now: func() time.Time { return time.Now().Add(-11 * 365 * 24 * time.Hour) }, Validity: time.Hour})
+	old := initDir(t, pki.Options{Now: func() time.Time { return time.Now().Add(-11 * 365 * 24 * time.Hour) }, Validity: time.Hour})
 	oldCA := filepath.Join(old, "ca.crt")
 
 	tests := []struct {

@@ -1,4 +1,4 @@
-package replication
+package mariadb
 
 import (
 	"bufio"

@@ -1,4 +1,4 @@
-// Package replication is the agent's side of MariaDB replication: it reads
+// Package mariadb is the agent's side of MariaDB replication: it reads
 // the server's replication facts and every named connection, and brings the
 // server to a desired state (global settings, the replication account,
 // one named connection per peer) idempotently: what already matches is left
@@ -7,7 +7,7 @@
 // It never runs RESET MASTER, never drops data and never logs passwords.
 // Managing the replication account happens with sql_log_bin=0, so that each
 // node's account is its own and nothing about it replicates.
-package replication
+package mariadb
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package certs_test
+package pki_test
 
 import (
 	"bytes"
@@ -15,17 +15,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/labfleet/labfleet/controller/certs"
+	"github.com/labfleet/labfleet/internal/pki"
 	"github.com/labfleet/labfleet/internal/tlsfiles"
 )
 
-var testHosts = []certs.Host{
+var testHosts = []pki.Host{
 	{Name: "node1", Addrs: []string{"127.0.0.11", "node1.lab.example"}},
 	{Name: "node2", Addrs: []string{"127.0.0.12", "::1"}},
 }
 
 // initDir runs Init into a fresh directory and returns it.
-func initDir(t *testing.T, opts certs.Options) string {
+func initDir(t *testing.T, opts pki.Options) string {
 	t.Helper()
 	if opts.Dir == "" {
 		opts.Dir = filepath.Join(t.TempDir(), "pki")
@@ -33,7 +33,7 @@ func initDir(t *testing.T, opts certs.Options) string {
 	if opts.Hosts == nil {
 		opts.Hosts = testHosts
 	}
-	if _, err := certs.Init(opts); err != nil {
+	if _, err := pki.Init(opts); err != nil {
 		t.Fatalf("Init: %v", err)
 	}
 	return opts.Dir
@@ -78,7 +78,7 @@ var allFiles = []string{"ca.crt", "ca.key", "labcontroller.crt", "labcontroller.
 
 func TestInit_WritesEveryFileWithPrivateKeys(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "pki")
-	res, err := certs.Init(certs.Options{Dir: dir, Hosts: testHosts})
+	res, err := pki.Init(pki.Options{Dir: dir, Hosts: testHosts})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestInit_WritesEveryFileWithPrivateKeys(t *testing.T) {
 }
 
 func TestInit_CertificatesChainToCAWithRightUsageAndNames(t *testing.T) {
-	dir := initDir(t, certs.Options{ClientName: "ops-laptop", Validity: 30 * 24 * time.Hour})
+	dir := initDir(t, pki.Options{ClientName: "ops-laptop", Validity: 30 * 24 * time.Hour})
 	ca := readCert(t, filepath.Join(dir, "ca.crt"))
 	if !ca.IsCA || !ca.MaxPathLenZero {
 		t.Errorf("CA: IsCA=%v MaxPathLenZero=%v", ca.IsCA, ca.MaxPathLenZero)
@@ -198,7 +198,7 @@ func TestInit_CertificatesChainToCAWithRightUsageAndNames(t *testing.T) {
 
 func TestInit_DefaultLifetimes(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	dir := initDir(t, certs.Options{Now: func() time.Time { return now }})
+	dir := initDir(t, pki.Options{Now: func() time.Time { return now }})
 	if got, want := readCert(t, filepath.Join(dir, "node1.crt")).NotAfter, now.Add(825*24*time.Hour); !got.Equal(want) {
 		t.Errorf("node1 NotAfter = %v, want %v", got, want)
 	}
@@ -211,11 +211,11 @@ func TestInit_DefaultLifetimes(t *testing.T) {
 }
 
 func TestInit_RefusesToOverwriteAndWritesNothing(t *testing.T) {
-	dir := initDir(t, certs.Options{})
+	dir := initDir(t, pki.Options{})
 	before := snapshot(t, dir)
 
-	_, err := certs.Init(certs.Options{Dir: dir, Hosts: testHosts})
-	if !errors.Is(err, certs.ErrExists) {
+	_, err := pki.Init(pki.Options{Dir: dir, Hosts: testHosts})
+	if !errors.Is(err, pki.ErrExists) {
 		t.Fatalf("err = %v, want ErrExists", err)
 	}
 	for _, want := range []string{"files already exist in " + dir + ": ca.crt, ca.key, node1.crt", "node2.crt", "labcontroller.key", "use --force to replace them"} {
@@ -239,8 +239,8 @@ func TestInit_OneExistingFileBlocksAllWrites(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "node2.key"), []byte("precious"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := certs.Init(certs.Options{Dir: dir, Hosts: testHosts})
-	if !errors.Is(err, certs.ErrExists) || !strings.HasSuffix(err.Error(), ": node2.key; use --force to replace them") {
+	_, err := pki.Init(pki.Options{Dir: dir, Hosts: testHosts})
+	if !errors.Is(err, pki.ErrExists) || !strings.HasSuffix(err.Error(), ": node2.key; use --force to replace them") {
 		t.Fatalf("err = %v, want ErrExists naming node2.key only", err)
 	}
 	if files := snapshot(t, dir); len(files) != 1 || string(files["node2.key"]) != "precious" {
@@ -249,9 +249,9 @@ func TestInit_OneExistingFileBlocksAllWrites(t *testing.T) {
 }
 
 func TestInit_ForceReplacesEverything(t *testing.T) {
-	dir := initDir(t, certs.Options{})
+	dir := initDir(t, pki.Options{})
 	before := snapshot(t, dir)
-	if _, err := certs.Init(certs.Options{Dir: dir, Hosts: testHosts, Force: true}); err != nil {
+	if _, err := pki.Init(pki.Options{Dir: dir, Hosts: testHosts, Force: true}); err != nil {
 		t.Fatal(err)
 	}
 	after := snapshot(t, dir)
@@ -277,23 +277,23 @@ func TestInit_ForceReplacesEverything(t *testing.T) {
 func TestInit_RejectsBadOptions(t *testing.T) {
 	tests := []struct {
 		name string
-		opts certs.Options
+		opts pki.Options
 		want string
 	}{
-		{"no hosts", certs.Options{Hosts: []certs.Host{}}, "no hosts"},
-		{"bad node name", certs.Options{Hosts: []certs.Host{{Name: "node_1"}}}, `node "node_1"`},
-		{"path in name", certs.Options{Hosts: []certs.Host{{Name: "../etc"}}}, `node "../etc"`},
-		{"duplicate node", certs.Options{Hosts: []certs.Host{{Name: "node1"}, {Name: "NODE1"}}}, `same file names as node "node1"`},
-		{"node named ca", certs.Options{Hosts: []certs.Host{{Name: "ca"}}}, "same file names as the CA"},
-		{"client named like node", certs.Options{Hosts: testHosts, ClientName: "node2"}, `client "node2" uses the same file names as node "node2"`},
-		{"bad address", certs.Options{Hosts: []certs.Host{{Name: "n", Addrs: []string{"10.0.0.300"}}}}, `address "10.0.0.300"`},
-		{"negative validity", certs.Options{Hosts: testHosts, Validity: -time.Hour}, "negative"},
+		{"no hosts", pki.Options{Hosts: []pki.Host{}}, "no hosts"},
+		{"bad node name", pki.Options{Hosts: []pki.Host{{Name: "node_1"}}}, `node "node_1"`},
+		{"path in name", pki.Options{Hosts: []pki.Host{{Name: "../etc"}}}, `node "../etc"`},
+		{"duplicate node", pki.Options{Hosts: []pki.Host{{Name: "node1"}, {Name: "NODE1"}}}, `same file names as node "node1"`},
+		{"node named ca", pki.Options{Hosts: []pki.Host{{Name: "ca"}}}, "same file names as the CA"},
+		{"client named like node", pki.Options{Hosts: testHosts, ClientName: "node2"}, `client "node2" uses the same file names as node "node2"`},
+		{"bad address", pki.Options{Hosts: []pki.Host{{Name: "n", Addrs: []string{"10.0.0.300"}}}}, `address "10.0.0.300"`},
+		{"negative validity", pki.Options{Hosts: testHosts, Validity: -time.Hour}, "negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.opts.Dir = filepath.Join(t.TempDir(), "pki")
-			_, err := certs.Init(tt.opts)
-			if !errors.Is(err, certs.ErrInvalidOptions) || !strings.Contains(err.Error(), tt.want) {
+			_, err := pki.Init(tt.opts)
+			if !errors.Is(err, pki.ErrInvalidOptions) || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("err = %v, want ErrInvalidOptions mentioning %q", err, tt.want)
 			}
 			if _, err := os.Stat(tt.opts.Dir); !errors.Is(err, os.ErrNotExist) {

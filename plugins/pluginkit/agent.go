@@ -1,6 +1,6 @@
 //go:build !labfleet_lean
 
-package runtime
+package pluginkit
 
 // The options and helpers of the plugins that talk to labagents. They pull
 // in gRPC, so the lean build of check_app (-tags labfleet_lean), which
