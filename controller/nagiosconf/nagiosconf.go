@@ -140,13 +140,13 @@ func Generate(o Options) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	nodes, err := fleet.Resolve(o.Inventory, o.NodeGroup, o.Limit, o.Conn)
+	inv, err := fleet.Load(o.Inventory)
 	if err != nil {
 		return nil, err
 	}
-	inv, err := inventory.Load(o.Inventory)
+	nodes, err := fleet.Select(inv, o.NodeGroup, o.Limit, o.Conn)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", fleet.ErrInventory, err)
+		return nil, err
 	}
 	c := &Config{o: o}
 	hosts := map[string]*Host{}

@@ -36,11 +36,9 @@ type Node struct {
 // Addr is the agent's HOST:PORT.
 func (n Node) Addr() string { return n.Conn.Addr }
 
-// Resolve selects group's hosts from the inventory at path, filtered by the
-// Ansible host pattern limit, and works out how to reach each agent:
-// address = ansible_host or the inventory name, port = labagent_port (7443),
-// TLS files and token from flags or labagent_ca/cert/key/token_file vars.
-func Resolve(path, group, limit string, d Defaults) ([]Node, error) {
+// Load reads the inventory at path for Select; the error says how to give
+// one when path is empty.
+func Load(path string) (*inventory.Inventory, error) {
 	if path == "" {
 		return nil, fmt.Errorf("%w: no inventory given: use -i FILE (or set LABFLEET_INVENTORY)", ErrInventory)
 	}
@@ -48,6 +46,27 @@ func Resolve(path, group, limit string, d Defaults) ([]Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInventory, err)
 	}
+	return inv, nil
+}
+
+// Resolve is Load followed by Select, for callers that need nothing else
+// from the inventory.
+func Resolve(path, group, limit string, d Defaults) ([]Node, error) {
+	inv, err := Load(path)
+	if err != nil {
+		return nil, err
+	}
+	return Select(inv, group, limit, d)
+}
+
+// Select picks group's hosts from a parsed inventory, filtered by the
+// Ansible host pattern limit, and works out how to reach each agent:
+// address = ansible_host or the inventory name, port = labagent_port (7443),
+// TLS files and token from flags or labagent_ca/cert/key/token_file vars.
+// Callers that also read other groups or variables parse the file once and
+// pass it here.
+func Select(inv *inventory.Inventory, group, limit string, d Defaults) ([]Node, error) {
+	path := inv.Source
 	hosts, err := inv.Select(group, limit)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrInventory, path, err)

@@ -165,7 +165,7 @@ func load(c Config) (*inventory.Inventory, []fleet.Node, error) {
 	if _, ok := inv.Groups[c.Group]; !ok {
 		return nil, nil, fmt.Errorf("%w: %s has no group %q (set LABFLEET_GROUP to the group whose hosts run labagent)", ErrConfig, c.Inventory, c.Group)
 	}
-	nodes, err := fleet.Resolve(c.Inventory, c.Group, "", c.Conn)
+	nodes, err := fleet.Select(inv, c.Group, "", c.Conn)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
