@@ -2,7 +2,6 @@ package modules
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"os"
 	"strconv"
@@ -37,7 +36,7 @@ func withConn(opts ...Option) []Option {
 // where the module runs.
 func connFrom(p *Params, agent string) (agentclient.Options, error) {
 	if agent == "" {
-		return agentclient.Options{}, fmt.Errorf(`%w: agent is required: the agent's HOST:PORT, e.g. agent: "{{ ansible_host }}:{{ labagent_port | default(7443) }}"`, errOptions)
+		return agentclient.Options{}, optErr(`agent is required: the agent's HOST:PORT, e.g. agent: "{{ ansible_host }}:{{ labagent_port | default(7443) }}"`)
 	}
 	addr, err := agentAddr(agent)
 	if err != nil {
@@ -51,6 +50,7 @@ func connFrom(p *Params, agent string) (agentclient.Options, error) {
 		TokenFile:  orEnv(p.Str("token_file"), "LABFLEET_TOKEN_FILE"),
 		ServerName: p.Str("server_name"),
 		Insecure:   p.Bool("insecure"),
+		Spelling:   spelling,
 	}
 	// A plaintext loopback agent takes no TLS files, so the environment's
 	// (meant for the TLS agents) must not make insecure: true fail.
@@ -64,17 +64,17 @@ func connFrom(p *Params, agent string) (agentclient.Options, error) {
 func agentAddr(s string) (string, error) {
 	if h, port, err := net.SplitHostPort(s); err == nil {
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return "", fmt.Errorf("%w: agent %q: %q is not a port", errOptions, s, port)
+			return "", optErr("agent %q: %q is not a port", s, port)
 		}
 		if h == "" {
-			return "", fmt.Errorf("%w: agent %q has no host", errOptions, s)
+			return "", optErr("agent %q has no host", s)
 		}
 		return s, nil
 	}
 	if ip := net.ParseIP(s); ip != nil || (s != "" && !strings.ContainsAny(s, ":/ ")) {
 		return net.JoinHostPort(s, strconv.Itoa(agentclient.DefaultPort)), nil
 	}
-	return "", fmt.Errorf("%w: agent %q is not HOST:PORT", errOptions, s)
+	return "", optErr("agent %q is not HOST:PORT", s)
 }
 
 func orEnv(v, env string) string {
@@ -88,7 +88,7 @@ func orEnv(v, env string) string {
 func dial(p *Params) (*agentclient.Conn, string, *Result) {
 	o, err := connFrom(p, p.Str("agent"))
 	if err != nil {
-		return nil, "", Fail(trimOptErr(err))
+		return nil, "", Fail(err.Error())
 	}
 	c, err := agentclient.Dial(o)
 	if err != nil {
@@ -104,10 +104,12 @@ func call[T any](ctx context.Context, p *Params, fn func(ctx context.Context) (T
 	return fn(ctx)
 }
 
-// trimOptErr drops the errOptions prefix, which says nothing to a user
-// reading a task's msg.
-func trimOptErr(err error) string {
-	return strings.TrimPrefix(err.Error(), errOptions.Error()+": ")
+// spelling is how a task names the connection options, for errors.
+var spelling = agentclient.Spelling{CA: "ca", Cert: "cert", Key: "key", Token: "token_file", Insecure: "insecure"}
+
+// explain says in one line what went wrong calling the agent at addr.
+func explain(addr string, err error) string {
+	return agentclient.Explain(addr, spelling, err).Error()
 }
 
 // streamTimeout bounds a Deploy or Rollback stream: the pull and the

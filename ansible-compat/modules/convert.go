@@ -32,6 +32,14 @@ func convert(k Kind, v any) (any, error) {
 			}
 		}
 		return nil, fmt.Errorf("%s is not an integer", short(v))
+	case Float:
+		s, err := scalar(v)
+		if err == nil {
+			if f, err := strconv.ParseFloat(s, 64); err == nil {
+				return f, nil
+			}
+		}
+		return nil, fmt.Errorf("%s is not a number", short(v))
 	case Seconds:
 		s, err := scalar(v)
 		if err == nil {

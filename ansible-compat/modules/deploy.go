@@ -2,16 +2,17 @@ package modules
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"google.golang.org/protobuf/proto"
 	"time"
+
+	"google.golang.org/protobuf/proto"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/labfleet/labfleet/internal/agentclient"
+	"github.com/labfleet/labfleet/internal/deployid"
+	"github.com/labfleet/labfleet/internal/deployreq"
 	agentv1 "github.com/labfleet/labfleet/proto/labfleet/agent/v1"
 )
 
@@ -29,12 +30,19 @@ func init() {
 			Option{Name: "labels", Kind: Dict},
 			Option{Name: "volumes", Kind: List},
 			Option{Name: "command", Kind: List},
+			Option{Name: "entrypoint", Kind: List},
 			Option{Name: "network", Kind: Str},
-			Option{Name: "restart", Kind: Str, Default: "unless-stopped"},
-			Option{Name: "health", Kind: Str, Default: "auto", Choices: []string{"auto", "http", "docker", "none"}},
+			Option{Name: "restart", Kind: Str, Default: deployreq.DefaultRestart},
+			Option{Name: "user", Kind: Str},
+			Option{Name: "workdir", Kind: Str},
+			Option{Name: "memory", Kind: Str},
+			Option{Name: "cpus", Kind: Float},
+			Option{Name: "stop_timeout", Kind: Seconds},
+			Option{Name: "health", Kind: Str, Default: deployreq.DefaultHealth, Choices: []string{"auto", "http", "docker", "none"}},
 			Option{Name: "health_path", Kind: Str},
 			Option{Name: "health_port", Kind: Int},
-			Option{Name: "health_timeout", Kind: Seconds, Default: 60 * time.Second},
+			Option{Name: "health_timeout", Kind: Seconds, Default: deployreq.DefaultHealthTimeout},
+			Option{Name: "health_interval", Kind: Seconds, Default: deployreq.DefaultHealthInterval},
 			Option{Name: "pull", Kind: Str, Choices: []string{"always", "if_not_present", "if-not-present", "never"}},
 			Option{Name: "strategy", Kind: Str, Default: "stop_first", Choices: []string{"stop_first", "stop-first", "start_first", "start-first"}},
 			Option{Name: "registry", Kind: Str},
@@ -52,7 +60,7 @@ func init() {
 func runDeploy(ctx context.Context, p *Params) *Result {
 	req, err := deployRequest(p)
 	if err != nil {
-		return Fail(trimOptErr(err))
+		return Fail(err.Error())
 	}
 	c, addr, fail := dial(p)
 	if fail != nil {
@@ -62,35 +70,32 @@ func runDeploy(ctx context.Context, p *Params) *Result {
 
 	cur, err := currentApp(ctx, p, c, req.GetApp())
 	if err != nil {
-		return Fail(agentclient.Describe(addr, err))
+		return Fail(explain(addr, err))
 	}
 	if p.CheckMode {
 		return checkDeploy(ctx, p, c, addr, req, cur)
 	}
 	if req.DeployId == "" {
-		req.DeployId = newDeployID()
+		req.DeployId = deployid.New("ansible", time.Now())
 	}
-	return runStream(ctx, p, addr, cur, func(ctx context.Context) (func() (deployMsg, error), error) {
+	return runStream(ctx, p, addr, cur, func(ctx context.Context) (func() (deployreq.Message, error), error) {
 		s, err := c.Agent.Deploy(ctx, req)
-		if err != nil {
-			return nil, err
-		}
-		return func() (deployMsg, error) { return s.Recv() }, nil
+		return deployreq.Recv(s), err
 	})
 }
 
 // runStream runs a Deploy or Rollback stream that start opens and turns its
 // result into the module's.
-func runStream(ctx context.Context, p *Params, addr string, cur *agentv1.App, start func(ctx context.Context) (func() (deployMsg, error), error)) *Result {
+func runStream(ctx context.Context, p *Params, addr string, cur *agentv1.App, start func(ctx context.Context) (func() (deployreq.Message, error), error)) *Result {
 	ctx, cancel := context.WithTimeout(ctx, streamTimeout)
 	defer cancel()
 	recv, err := start(ctx)
 	if err != nil {
-		return Fail(agentclient.Describe(addr, err))
+		return Fail(explain(addr, err))
 	}
 	events, res, err := collect(recv)
 	if err != nil {
-		return Fail(agentclient.Describe(addr, err)).Set("events", events)
+		return Fail(explain(addr, err)).Set("events", events)
 	}
 	r := fromDeployResult(res, events)
 	if p.Diff && r.Changed {
@@ -123,11 +128,11 @@ func checkDeploy(ctx context.Context, p *Params, c *agentclient.Conn, addr strin
 	defer cancel()
 	s, err := c.Agent.Deploy(ctx, dry)
 	if err != nil {
-		return Fail(agentclient.Describe(addr, err))
+		return Fail(explain(addr, err))
 	}
-	_, res, err := collect(func() (deployMsg, error) { return s.Recv() })
+	_, res, err := collect(deployreq.Recv(s))
 	if err != nil {
-		return Fail(agentclient.Describe(addr, err))
+		return Fail(explain(addr, err))
 	}
 	var r *Result
 	switch res.GetOutcome() {
@@ -163,11 +168,4 @@ func appDiff(cur *agentv1.App, image, version string) *Diff {
 		return fmt.Sprintf("image: %s\nversion: %s\n", img, v)
 	}
 	return &Diff{Before: line(cur.GetImage(), cur.GetVersion()), After: line(image, version), BeforeHeader: "running", AfterHeader: "deployed"}
-}
-
-// newDeployID names one Ansible deploy; the agent records it in history.
-func newDeployID() string {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return "ansible-" + time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b)
 }

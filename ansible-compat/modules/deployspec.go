@@ -1,73 +1,47 @@
 package modules
 
 import (
-	"fmt"
+	"errors"
 
-	"google.golang.org/protobuf/types/known/durationpb"
-
+	"github.com/labfleet/labfleet/internal/deployreq"
 	agentv1 "github.com/labfleet/labfleet/proto/labfleet/agent/v1"
 )
 
-// deployRequest builds the DeployRequest from labfleet_deploy's options,
-// the same request `labcontroller deploy` sends for the same settings.
+// deploySpelling is how labfleet_deploy names each deploy option.
+var deploySpelling = deployreq.Spelling{
+	deployreq.OptApp: "app", deployreq.OptImage: "image", deployreq.OptVersion: "version", deployreq.OptDeployID: "deploy_id",
+	deployreq.OptPorts: "ports", deployreq.OptEnv: "env", deployreq.OptSecretEnv: "secret_env", deployreq.OptLabels: "labels",
+	deployreq.OptVolumes: "volumes", deployreq.OptCommand: "command", deployreq.OptEntrypoint: "entrypoint", deployreq.OptNetwork: "network",
+	deployreq.OptRestart: "restart", deployreq.OptUser: "user", deployreq.OptWorkdir: "workdir", deployreq.OptMemory: "memory",
+	deployreq.OptCPUs: "cpus", deployreq.OptStopTimeout: "stop_timeout", deployreq.OptHealth: "health", deployreq.OptHealthPath: "health_path",
+	deployreq.OptHealthPort: "health_port", deployreq.OptHealthTimeout: "health_timeout", deployreq.OptHealthInterval: "health_interval",
+	deployreq.OptPull: "pull", deployreq.OptStrategy: "strategy", deployreq.OptRegistry: "registry",
+	deployreq.OptRegistryUser: "registry_user", deployreq.OptRegistryPassword: "registry_password",
+}
+
+// deployOptions reads labfleet_deploy's options into deployreq.Options.
+func deployOptions(p *Params) deployreq.Options {
+	return deployreq.Options{
+		App: p.Str("app"), Image: p.Str("image"), Version: p.Str("version"), DeployID: p.Str("deploy_id"),
+		Ports: p.List("ports"), Env: p.Dict("env"), SecretEnv: p.Dict("secret_env"), Labels: p.Dict("labels"),
+		Volumes: p.List("volumes"), Command: p.List("command"), Entrypoint: p.List("entrypoint"),
+		Network: p.Str("network"), Restart: p.Str("restart"), User: p.Str("user"), Workdir: p.Str("workdir"),
+		Memory: p.Str("memory"), CPUs: p.Float("cpus"), StopTimeout: p.Duration("stop_timeout"),
+		Health: p.Str("health"), HealthPath: p.Str("health_path"), HealthPort: p.Int("health_port"),
+		HealthTimeout: p.Duration("health_timeout"), HealthInterval: p.Duration("health_interval"),
+		Pull: p.Str("pull"), Strategy: p.Str("strategy"),
+		Registry: p.Str("registry"), RegistryUser: p.Str("registry_user"), RegistryPassword: p.Str("registry_password"),
+	}
+}
+
+// deployRequest builds the DeployRequest from labfleet_deploy's options
+// through deployreq, the same builder `labcontroller deploy` uses, so the
+// same settings give the same request.
 func deployRequest(p *Params) (*agentv1.DeployRequest, error) {
-	spec := &agentv1.ContainerSpec{
-		Env:           p.Dict("env"),
-		SecretEnv:     p.Dict("secret_env"),
-		Labels:        p.Dict("labels"),
-		Command:       p.List("command"),
-		RestartPolicy: p.Str("restart"),
-		NetworkMode:   p.Str("network"),
+	req, err := deployreq.Build(deployOptions(p))
+	var oe *deployreq.OptionError
+	if errors.As(err, &oe) {
+		return nil, optErr("%s", oe.In(deploySpelling))
 	}
-	for _, s := range p.List("ports") {
-		pm, err := agentv1.ParsePortMapping(s)
-		if err != nil {
-			return nil, fmt.Errorf("%w: ports: %q: %v", errOptions, s, err)
-		}
-		spec.Ports = append(spec.Ports, pm)
-	}
-	for _, s := range p.List("volumes") {
-		m, err := agentv1.ParseMount(s)
-		if err != nil {
-			return nil, fmt.Errorf("%w: volumes: %q: %v", errOptions, s, err)
-		}
-		spec.Mounts = append(spec.Mounts, m)
-	}
-	req := &agentv1.DeployRequest{
-		App: p.Str("app"), Image: p.Str("image"), Version: p.Str("version"), DeployId: p.Str("deploy_id"), Spec: spec,
-		Health: &agentv1.HealthCheck{HttpPath: p.Str("health_path"), HttpPort: uint32(p.Int("health_port")),
-			Timeout: durationpb.New(p.Duration("health_timeout"))},
-	}
-	switch p.Str("health") {
-	case "http":
-		req.Health.Type = agentv1.HealthCheckType_HEALTH_CHECK_TYPE_HTTP
-	case "docker":
-		req.Health.Type = agentv1.HealthCheckType_HEALTH_CHECK_TYPE_DOCKER
-	case "none":
-		req.Health.Type = agentv1.HealthCheckType_HEALTH_CHECK_TYPE_NONE
-	}
-	switch p.Str("pull") {
-	case "always":
-		req.PullPolicy = agentv1.PullPolicy_PULL_POLICY_ALWAYS
-	case "if_not_present", "if-not-present":
-		req.PullPolicy = agentv1.PullPolicy_PULL_POLICY_IF_NOT_PRESENT
-	case "never":
-		req.PullPolicy = agentv1.PullPolicy_PULL_POLICY_NEVER
-	}
-	switch p.Str("strategy") {
-	case "start_first", "start-first":
-		req.Strategy = agentv1.DeployStrategy_DEPLOY_STRATEGY_START_FIRST
-	default:
-		req.Strategy = agentv1.DeployStrategy_DEPLOY_STRATEGY_STOP_FIRST
-	}
-	if u, pw := p.Str("registry_user"), p.Str("registry_password"); u != "" || pw != "" {
-		if u == "" || pw == "" {
-			return nil, fmt.Errorf("%w: registry_user and registry_password go together", errOptions)
-		}
-		req.RegistryAuth = &agentv1.RegistryAuth{Username: u, Password: pw, ServerAddress: p.Str("registry")}
-	}
-	if err := req.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: %v", errOptions, err)
-	}
-	return req, nil
+	return req, err
 }

@@ -3,9 +3,8 @@ package modules
 import (
 	"context"
 	"fmt"
-	"strings"
 
-	"github.com/labfleet/labfleet/internal/agentclient"
+	"github.com/labfleet/labfleet/internal/deployreq"
 	agentv1 "github.com/labfleet/labfleet/proto/labfleet/agent/v1"
 )
 
@@ -25,7 +24,7 @@ func runInfo(ctx context.Context, p *Params) *Result {
 		return c.Agent.GetInfo(ctx, &agentv1.GetInfoRequest{})
 	})
 	if err != nil {
-		return Fail(agentclient.Describe(addr, err))
+		return Fail(explain(addr, err))
 	}
 	r := OK(false, "")
 	apps := []any{}
@@ -34,7 +33,7 @@ func runInfo(ctx context.Context, p *Params) *Result {
 	})
 	if err != nil {
 		// Facts about the agent are still worth having when the engine is down.
-		r.Warnings = append(r.Warnings, "cannot list apps: "+agentclient.Describe(addr, err))
+		r.Warnings = append(r.Warnings, "cannot list apps: "+explain(addr, err))
 	}
 	for _, a := range list.GetApps() {
 		apps = append(apps, appFacts(a))
@@ -78,7 +77,7 @@ func appFacts(a *agentv1.App) map[string]any {
 		"version":           a.GetVersion(),
 		"image":             a.GetImage(),
 		"digest":            a.GetImageDigest(),
-		"health":            strings.ToLower(strings.TrimPrefix(a.GetHealth().String(), "APP_HEALTH_")),
+		"health":            deployreq.HealthName(a.GetHealth()),
 		"state":             a.GetState(),
 		"container_id":      a.GetContainerId(),
 		"deploy_id":         a.GetDeployId(),

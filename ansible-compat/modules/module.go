@@ -152,5 +152,20 @@ func readArgs(path string) (map[string]any, error) {
 	return raw, nil
 }
 
-// errOptions marks option values the module cannot work with.
+// errOptions marks option values the module cannot work with; every such
+// error is an *optionError.
 var errOptions = errors.New("invalid options")
+
+// optionError is an option value the module cannot work with. Its message
+// names the option as the task spells it and is shown as the task's msg
+// as it is.
+type optionError struct{ msg string }
+
+func (e *optionError) Error() string { return e.msg }
+
+// Is makes errors.Is(err, errOptions) true.
+func (e *optionError) Is(target error) bool { return target == errOptions }
+
+func optErr(format string, args ...any) error {
+	return &optionError{msg: fmt.Sprintf(format, args...)}
+}

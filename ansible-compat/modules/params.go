@@ -21,10 +21,11 @@ const (
 	List                // a list of strings, or one comma-separated string
 	Dict                // a mapping of strings to scalars (values become strings)
 	Dicts               // a list of mappings (read with Params.Dicts)
+	Float               // a number such as 0.5, or a string of one
 )
 
 func (k Kind) String() string {
-	return [...]string{"str", "bool", "int", "seconds", "list", "dict", "list of dicts"}[k]
+	return [...]string{"str", "bool", "int", "seconds", "list", "dict", "list of dicts", "float"}[k]
 }
 
 // Option describes one module option.
@@ -36,7 +37,7 @@ type Option struct {
 	// value) is never returned and is masked in every string the module returns.
 	Secret bool
 	// Default is returned by the getters when the option is not given; its
-	// Go type matches Kind (string, bool, int, time.Duration).
+	// Go type matches Kind (string, bool, int, float64, time.Duration).
 	Default any
 	// Choices, when set, are the only values a Str option may take.
 	Choices []string
@@ -126,7 +127,7 @@ func parseParams(m *Module, raw map[string]any) (*Params, error) {
 	}
 	problems = append(problems, bad...)
 	if len(problems) > 0 {
-		return p, fmt.Errorf("%w: %s", errOptions, strings.Join(problems, "; "))
+		return p, optErr("%s", strings.Join(problems, "; "))
 	}
 	return p, nil
 }
@@ -227,6 +228,13 @@ func (p *Params) Int(name string) int {
 	v, _ := p.get(name, Int)
 	n, _ := v.(int)
 	return n
+}
+
+// Float returns a Float option.
+func (p *Params) Float(name string) float64 {
+	v, _ := p.get(name, Float)
+	f, _ := v.(float64)
+	return f
 }
 
 // Duration returns a Seconds option.

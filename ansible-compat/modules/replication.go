@@ -51,7 +51,7 @@ func replicationStatus(ctx context.Context, p *Params) *Result {
 		return c.Agent.GetReplicationStatus(ctx, &agentv1.GetReplicationStatusRequest{ConnectionName: p.Str("connection_name")})
 	})
 	if err != nil {
-		return Fail(agentclient.Describe(addr, err))
+		return Fail(explain(addr, err))
 	}
 	var problems []string
 	conns := []any{}
@@ -95,7 +95,7 @@ func replicationSetup(ctx context.Context, p *Params) *Result {
 	for i, n := range specs {
 		m, c, err := member(p, i, n)
 		if err != nil {
-			return Fail(trimOptErr(err))
+			return Fail(err.Error())
 		}
 		defer c.Close()
 		members = append(members, m)
@@ -151,7 +151,7 @@ func member(p *Params, i int, n map[string]any) (replication.Member, *agentclien
 	}
 	name := get("name")
 	if name == "" {
-		return replication.Member{}, nil, fmt.Errorf("%w: nodes[%d] has no name", errOptions, i)
+		return replication.Member{}, nil, optErr("nodes[%d] has no name", i)
 	}
 	o, err := connFrom(p, get("agent"))
 	if err != nil {
@@ -176,7 +176,7 @@ func member(p *Params, i int, n map[string]any) (replication.Member, *agentclien
 	if v := get("db_port"); v != "" {
 		port, err = strconv.Atoi(v)
 		if err != nil || port < 1 || port > 65535 {
-			return replication.Member{}, nil, fmt.Errorf("%w: nodes[%d] (%s): db_port %q is not a port", errOptions, i, name, v)
+			return replication.Member{}, nil, optErr("nodes[%d] (%s): db_port %q is not a port", i, name, v)
 		}
 	}
 	c, err := agentclient.Dial(o)

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/labfleet/labfleet/internal/agentclient"
+	"github.com/labfleet/labfleet/internal/deployid"
+	"github.com/labfleet/labfleet/internal/deployreq"
 	agentv1 "github.com/labfleet/labfleet/proto/labfleet/agent/v1"
 )
 
@@ -50,7 +52,7 @@ func runRollback(ctx context.Context, p *Params) *Result {
 
 	cur, err := currentApp(ctx, p, c, app)
 	if err != nil {
-		return Fail(agentclient.Describe(addr, err))
+		return Fail(explain(addr, err))
 	}
 	if cur == nil {
 		return Fail(fmt.Sprintf("no app %s on this node: nothing to roll back", app))
@@ -64,14 +66,11 @@ func runRollback(ctx context.Context, p *Params) *Result {
 		return checkRollback(cur, version)
 	}
 	if req.DeployId == "" {
-		req.DeployId = newDeployID()
+		req.DeployId = deployid.New("ansible", time.Now())
 	}
-	return runStream(ctx, p, addr, cur, func(ctx context.Context) (func() (deployMsg, error), error) {
+	return runStream(ctx, p, addr, cur, func(ctx context.Context) (func() (deployreq.Message, error), error) {
 		s, err := c.Agent.Rollback(ctx, req)
-		if err != nil {
-			return nil, err
-		}
-		return func() (deployMsg, error) { return s.Recv() }, nil
+		return deployreq.Recv(s), err
 	})
 }
 

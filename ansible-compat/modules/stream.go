@@ -1,39 +1,22 @@
 package modules
 
 import (
-	"errors"
 	"fmt"
-	"io"
-	"strings"
 
+	"github.com/labfleet/labfleet/internal/deployreq"
 	agentv1 "github.com/labfleet/labfleet/proto/labfleet/agent/v1"
 )
 
-// deployMsg is what DeployResponse and RollbackResponse have in common.
-type deployMsg interface {
-	GetEvent() *agentv1.DeployEvent
-	GetResult() *agentv1.DeployResult
-}
-
 // collect reads a Deploy or Rollback stream to its result and returns the
 // progress messages as "phase: message" lines (pull progress left out).
-func collect(recv func() (deployMsg, error)) ([]string, *agentv1.DeployResult, error) {
+func collect(recv func() (deployreq.Message, error)) ([]string, *agentv1.DeployResult, error) {
 	events := []string{}
-	for {
-		m, err := recv()
-		if errors.Is(err, io.EOF) {
-			return events, nil, errors.New("the agent ended the stream without a result")
+	res, err := deployreq.Read(recv, func(ev *agentv1.DeployEvent) {
+		if !deployreq.IsProgress(ev) {
+			events = append(events, deployreq.PhaseName(ev.GetPhase())+": "+ev.GetMessage())
 		}
-		if err != nil {
-			return events, nil, err
-		}
-		if ev := m.GetEvent(); ev != nil && ev.GetTotalBytes() == 0 && ev.GetCurrentBytes() == 0 {
-			events = append(events, phaseName(ev.GetPhase())+": "+ev.GetMessage())
-		}
-		if res := m.GetResult(); res != nil {
-			return events, res, nil
-		}
-	}
+	})
+	return events, res, err
 }
 
 // fromDeployResult turns the agent's result into the module's: a new
@@ -53,9 +36,9 @@ func fromDeployResult(res *agentv1.DeployResult, events []string) *Result {
 	default:
 		r = Fail(res.GetMessage())
 		if r.Msg == "" {
-			r.Msg = fmt.Sprintf("%s of %s ended %s", kindName(res.GetKind()), res.GetApp(), outcomeName(res.GetOutcome()))
+			r.Msg = fmt.Sprintf("%s of %s ended %s", deployreq.KindName(res.GetKind()), res.GetApp(), deployreq.OutcomeName(res.GetOutcome()))
 		}
-		r.Set("failed_phase", phaseName(res.GetFailedPhase()))
+		r.Set("failed_phase", deployreq.PhaseName(res.GetFailedPhase()))
 	}
 	running := res.GetVersion()
 	if r.Failed {
@@ -67,7 +50,7 @@ func fromDeployResult(res *agentv1.DeployResult, events []string) *Result {
 	}
 	return r.Set("app", res.GetApp()).
 		Set("deploy_id", res.GetDeployId()).
-		Set("outcome", outcomeName(res.GetOutcome())).
+		Set("outcome", deployreq.OutcomeName(res.GetOutcome())).
 		Set("version", res.GetVersion()).
 		Set("previous_version", res.GetPreviousVersion()).
 		Set("running_version", running).
@@ -78,16 +61,4 @@ func fromDeployResult(res *agentv1.DeployResult, events []string) *Result {
 		Set("duration_seconds", res.GetDuration().AsDuration().Seconds()).
 		Set("log_tail", logTail).
 		Set("events", events)
-}
-
-func phaseName(p agentv1.DeployPhase) string {
-	return strings.ToLower(strings.TrimPrefix(p.String(), "DEPLOY_PHASE_"))
-}
-
-func outcomeName(o agentv1.DeployOutcome) string {
-	return strings.ToLower(strings.TrimPrefix(o.String(), "DEPLOY_OUTCOME_"))
-}
-
-func kindName(k agentv1.DeployKind) string {
-	return strings.ToLower(strings.TrimPrefix(k.String(), "DEPLOY_KIND_"))
 }

@@ -2,8 +2,6 @@ package cli
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -12,10 +10,11 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc"
 
 	"github.com/labfleet/labfleet/controller/rollout"
 	"github.com/labfleet/labfleet/internal/agentclient"
+	"github.com/labfleet/labfleet/internal/deployid"
+	"github.com/labfleet/labfleet/internal/deployreq"
 	"github.com/labfleet/labfleet/internal/fleet"
 	agentv1 "github.com/labfleet/labfleet/proto/labfleet/agent/v1"
 )
@@ -70,7 +69,7 @@ never from the command line, and never printed.`,
 				return err
 			}
 			if req.DeployId == "" {
-				req.DeployId = newDeployID()
+				req.DeployId = deployid.New("", time.Now())
 			}
 			lb, err := newBalancer(g)
 			if err != nil {
@@ -85,8 +84,9 @@ never from the command line, and never printed.`,
 			}
 			defer release()
 			return roll(cmd, g, rf, nodes, lb, req.GetApp(), req.GetVersion(), req.GetDeployId(), secrets, true,
-				func(ctx context.Context, c *agentclient.Conn) (grpc.ClientStream, error) {
-					return c.Agent.Deploy(ctx, req)
+				func(ctx context.Context, c *agentclient.Conn) (func() (deployreq.Message, error), error) {
+					s, err := c.Agent.Deploy(ctx, req)
+					return deployreq.Recv(s), err
 				})
 		},
 	}
@@ -97,7 +97,7 @@ never from the command line, and never printed.`,
 
 // roll runs a rollout of start (a Deploy or Rollback call) and prints it.
 func roll(cmd *cobra.Command, g *globals, rf *rollFlags, nodes []fleet.Node, lb *balancer, app, version, deployID string,
-	secrets []string, autoRevert bool, start func(ctx context.Context, c *agentclient.Conn) (grpc.ClientStream, error)) error {
+	secrets []string, autoRevert bool, start startFunc) error {
 	out := cmd.OutOrStdout()
 	rep := newReporter(out, rf.batch, secrets)
 	ag := &fleetAgents{nodes: map[string]fleet.Node{}, rep: rep, start: start, deployID: deployID, app: app}
@@ -137,11 +137,14 @@ func roll(cmd *cobra.Command, g *globals, rf *rollFlags, nodes []fleet.Node, lb 
 	return nil
 }
 
+// startFunc opens a Deploy or Rollback stream on c.
+type startFunc func(ctx context.Context, c *agentclient.Conn) (func() (deployreq.Message, error), error)
+
 // fleetAgents runs the rollout's calls on the agents.
 type fleetAgents struct {
 	nodes    map[string]fleet.Node
 	rep      *reporter
-	start    func(ctx context.Context, c *agentclient.Conn) (grpc.ClientStream, error)
+	start    startFunc
 	deployID string
 	app      string
 }
@@ -152,58 +155,27 @@ func (a *fleetAgents) Apply(ctx context.Context, n rollout.Node) (*agentv1.Deplo
 
 func (a *fleetAgents) Revert(ctx context.Context, n rollout.Node, version string) (*agentv1.DeployResult, error) {
 	req := &agentv1.RollbackRequest{App: a.app, Version: version, DeployId: a.deployID + "-revert"}
-	return a.stream(ctx, n, func(ctx context.Context, c *agentclient.Conn) (grpc.ClientStream, error) {
-		return c.Agent.Rollback(ctx, req)
+	return a.stream(ctx, n, func(ctx context.Context, c *agentclient.Conn) (func() (deployreq.Message, error), error) {
+		s, err := c.Agent.Rollback(ctx, req)
+		return deployreq.Recv(s), err
 	})
 }
 
-func (a *fleetAgents) stream(ctx context.Context, n rollout.Node, start func(ctx context.Context, c *agentclient.Conn) (grpc.ClientStream, error)) (*agentv1.DeployResult, error) {
-	fn := a.nodes[n.Name]
-	c, err := agentclient.Dial(fn.Conn)
+func (a *fleetAgents) stream(ctx context.Context, n rollout.Node, start startFunc) (*agentv1.DeployResult, error) {
+	c, err := agentclient.Dial(a.nodes[n.Name].Conn)
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
-	s, err := start(ctx, c)
+	recv, err := start(ctx, c)
 	if err != nil {
-		return nil, errors.New(agentclient.Describe(fn.Addr(), err))
+		return nil, c.Explain(err)
 	}
-	for {
-		ev, res, err := recvDeploy(s)
-		if err == io.EOF {
-			return nil, fmt.Errorf("agent at %s ended the stream without a result", fn.Addr())
-		}
-		if err != nil {
-			return nil, errors.New(agentclient.Describe(fn.Addr(), err))
-		}
-		if ev != nil {
-			a.rep.Event(n.Name, ev)
-		}
-		if res != nil {
-			return res, nil
-		}
+	res, err := deployreq.Read(recv, func(ev *agentv1.DeployEvent) { a.rep.Event(n.Name, ev) })
+	if errors.Is(err, deployreq.ErrNoResult) {
+		return nil, fmt.Errorf("agent at %s: %w", a.nodes[n.Name].Addr(), err)
 	}
-}
-
-// recvDeploy reads one message of a Deploy or Rollback stream.
-func recvDeploy(s grpc.ClientStream) (*agentv1.DeployEvent, *agentv1.DeployResult, error) {
-	switch st := s.(type) {
-	case grpc.ServerStreamingClient[agentv1.DeployResponse]:
-		m, err := st.Recv()
-		return m.GetEvent(), m.GetResult(), err
-	case grpc.ServerStreamingClient[agentv1.RollbackResponse]:
-		m, err := st.Recv()
-		return m.GetEvent(), m.GetResult(), err
-	}
-	return nil, nil, fmt.Errorf("unexpected stream type %T", s)
-}
-
-func phaseName(p agentv1.DeployPhase) string {
-	return strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(p.String(), "DEPLOY_PHASE_"), "_", "-"))
-}
-
-func outcomeName(o agentv1.DeployOutcome) string {
-	return strings.ToLower(strings.TrimPrefix(o.String(), "DEPLOY_OUTCOME_"))
+	return res, c.Explain(err)
 }
 
 type nodeJSON struct {
@@ -245,14 +217,6 @@ func printRollout(out io.Writer, format, app string, s *rollout.Summary) {
 			orDash(o.Result.GetPreviousVersion()), orDash(o.Result.GetDeployId()), o.Took.Round(100*time.Millisecond))
 	}
 	tw.Flush()
-}
-
-// newDeployID names a rollout; every node records it, so one id finds the
-// same rollout in every node's history.
-func newDeployID() string {
-	b := make([]byte, 3)
-	_, _ = rand.Read(b)
-	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b)
 }
 
 func orDash(s string) string {

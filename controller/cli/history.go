@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/labfleet/labfleet/internal/agentclient"
+	"github.com/labfleet/labfleet/internal/deployreq"
 	"github.com/labfleet/labfleet/internal/fleet"
 	agentv1 "github.com/labfleet/labfleet/proto/labfleet/agent/v1"
 )
@@ -52,7 +53,7 @@ func newHistoryCmd(g *globals) *cobra.Command {
 			fmt.Fprintln(tw, "NODE\tFINISHED\tAPP\tKIND\tRESULT\tVERSION\tPREVIOUS\tCALLER\tTOOK\tDEPLOY ID")
 			for _, r := range res {
 				if r.Err != nil {
-					msg := agentclient.Describe(r.Node.Addr(), r.Err)
+					msg := r.Err.Error()
 					rows = append(rows, row{Node: r.Node.Name, Error: msg})
 					bad = append(bad, r.Node.Name+": "+msg)
 					continue
@@ -61,7 +62,7 @@ func newHistoryCmd(g *globals) *cobra.Command {
 				for _, e := range r.Value.GetEntries() {
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Node.Name,
 						e.GetFinishedAt().AsTime().Local().Format(time.DateTime), e.GetApp(),
-						strings.ToLower(strings.TrimPrefix(e.GetKind().String(), "DEPLOY_KIND_")), outcomeName(e.GetOutcome()),
+						deployreq.KindName(e.GetKind()), deployreq.OutcomeName(e.GetOutcome()),
 						orDash(e.GetVersion()), orDash(e.GetPreviousVersion()), orDash(e.GetCaller()),
 						e.GetDuration().AsDuration().Round(100*time.Millisecond), e.GetDeployId())
 				}

@@ -61,7 +61,7 @@ func printInfo(cmd *cobra.Command, output string, res []fleet.Result[*agentv1.Ge
 	for i, r := range res {
 		row := infoRow{Node: r.Node.Name, Address: r.Node.Addr()}
 		if r.Err != nil {
-			row.Error = agentclient.Describe(r.Node.Addr(), r.Err)
+			row.Error = r.Err.Error()
 			bad = append(bad, fmt.Sprintf("%s: %s", r.Node.Name, row.Error))
 		} else {
 			v := r.Value

@@ -62,7 +62,7 @@ func dryRun(cmd *cobra.Command, g *globals, nodes []fleet.Node, lb *balancer, re
 			server = serverName(r.Node) + " (" + lb.state(ctx, serverName(r.Node)) + ")"
 		}
 		if r.Err != nil {
-			msg := agentclient.Describe(r.Node.Addr(), r.Err)
+			msg := r.Err.Error()
 			bad = append(bad, r.Node.Name+": "+msg)
 			fmt.Fprintf(tw, "%s\tUNREACHABLE\t-\t%s\t%s\n", r.Node.Name, msg, server)
 			continue

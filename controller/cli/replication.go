@@ -236,7 +236,7 @@ func printReplication(cmd *cobra.Command, format string, maxLag time.Duration, r
 	fmt.Fprintln(tw, "NODE\tSERVER_ID\tDOMAIN\tCONNECTION\tMASTER\tIO\tSQL\tBEHIND\tGTID_SLAVE_POS\tPROBLEM")
 	for _, r := range res {
 		if r.Err != nil {
-			msg := agentclient.Describe(r.Node.Addr(), r.Err)
+			msg := r.Err.Error()
 			bad = append(bad, r.Node.Name+": "+msg)
 			rows = append(rows, row{Node: r.Node.Name, Error: msg})
 			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t-\t-\tUNREACHABLE\n", r.Node.Name)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/labfleet/labfleet/controller/rollout"
+	"github.com/labfleet/labfleet/internal/deployreq"
 	agentv1 "github.com/labfleet/labfleet/proto/labfleet/agent/v1"
 )
 
@@ -70,7 +71,7 @@ func (r *reporter) NodeStart(n rollout.Node, what string) {
 func (r *reporter) Note(n rollout.Node, msg string) { r.line(n.Name, "lb", msg) }
 
 func (r *reporter) Event(node string, ev *agentv1.DeployEvent) {
-	r.line(node, phaseName(ev.GetPhase()), ev.GetMessage())
+	r.line(node, deployreq.PhaseName(ev.GetPhase()), ev.GetMessage())
 }
 
 func (r *reporter) NodeDone(n rollout.Node, o *rollout.Outcome) {
@@ -90,7 +91,7 @@ func (r *reporter) NodeDone(n rollout.Node, o *rollout.Outcome) {
 	if failedMsg != "" {
 		fmt.Fprintf(w, "    %s: ERROR: %s\n", n.Name, failedMsg)
 	} else if res != nil {
-		fmt.Fprintf(w, "    %s: %s: %s\n", n.Name, strings.ToUpper(outcomeName(res.GetOutcome())), res.GetMessage())
+		fmt.Fprintf(w, "    %s: %s: %s\n", n.Name, strings.ToUpper(deployreq.OutcomeName(res.GetOutcome())), res.GetMessage())
 		if len(res.GetLogTail()) > 0 {
 			fmt.Fprintf(w, "    last log lines of the failed container:\n")
 			for _, l := range res.GetLogTail() {
@@ -169,5 +170,5 @@ func nodeResultText(o *rollout.Outcome) string {
 	case o.Err != nil:
 		return "error"
 	}
-	return outcomeName(o.Result.GetOutcome())
+	return deployreq.OutcomeName(o.Result.GetOutcome())
 }

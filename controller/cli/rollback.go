@@ -2,11 +2,13 @@ package cli
 
 import (
 	"context"
+	"time"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc"
 
 	"github.com/labfleet/labfleet/internal/agentclient"
+	"github.com/labfleet/labfleet/internal/deployid"
+	"github.com/labfleet/labfleet/internal/deployreq"
 	agentv1 "github.com/labfleet/labfleet/proto/labfleet/agent/v1"
 )
 
@@ -30,7 +32,7 @@ retained version that differs from the running one. It rolls like deploy (--batc
 			}
 			req := &agentv1.RollbackRequest{App: app, Version: version, DeployId: id}
 			if req.DeployId == "" {
-				req.DeployId = newDeployID()
+				req.DeployId = deployid.New("", time.Now())
 			}
 			if err := req.Validate(); err != nil {
 				return usageErr("%v", err)
@@ -55,8 +57,9 @@ retained version that differs from the running one. It rolls like deploy (--batc
 			}
 			defer release()
 			return roll(cmd, g, rf, nodes, lb, app, version, req.DeployId, nil, false,
-				func(ctx context.Context, c *agentclient.Conn) (grpc.ClientStream, error) {
-					return c.Agent.Rollback(ctx, req)
+				func(ctx context.Context, c *agentclient.Conn) (func() (deployreq.Message, error), error) {
+					s, err := c.Agent.Rollback(ctx, req)
+					return deployreq.Recv(s), err
 				})
 		},
 	}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -25,13 +24,21 @@ const (
 	exitUnknown = 1
 )
 
-// errUsage marks a command line that cannot work; it exits 2.
-var errUsage = errors.New("usage")
+// usageError is a command line that cannot work: Main prints it as it is
+// and exits 2.
+type usageError struct{ err error }
 
-// usageErr wraps a usage problem so Main exits 2.
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+// usageErr makes a usage error from a message that names the flag and the
+// expected form.
 func usageErr(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, args...))
+	return &usageError{err: fmt.Errorf(format, args...)}
 }
+
+// asUsage marks err (e.g. a bad inventory or flag value) as a usage error.
+func asUsage(err error) error { return &usageError{err: err} }
 
 // failed is an operation that ran and failed; its message is already printed.
 type failed struct{ msg string }
@@ -54,7 +61,7 @@ type globals struct {
 func (g *globals) nodes() ([]fleet.Node, error) {
 	ns, err := fleet.Resolve(g.inventory, g.group, g.limit, g.conn)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errUsage, err)
+		return nil, asUsage(err)
 	}
 	return ns, nil
 }
@@ -74,8 +81,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "labcontroller: %s\n", m)
 		}
 		return ExitFailed
-	case errors.Is(err, errUsage):
-		fmt.Fprintf(stderr, "labcontroller: %s\n", strings.TrimPrefix(err.Error(), errUsage.Error()+": "))
+	case errors.As(err, new(*usageError)):
+		fmt.Fprintf(stderr, "labcontroller: %s\n", err)
 		return ExitUsage
 	default:
 		fmt.Fprintf(stderr, "labcontroller: %v\n", err)
@@ -104,7 +111,7 @@ labagent_key and labagent_token_file.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %v", errUsage, err) })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return asUsage(err) })
 	pf := root.PersistentFlags()
 	pf.StringVarP(&g.inventory, "inventory", "i", os.Getenv("LABFLEET_INVENTORY"), "Ansible inventory file, INI or YAML (env LABFLEET_INVENTORY)")
 	pf.StringVar(&g.group, "group", "nodes", "inventory group whose hosts run labagent")

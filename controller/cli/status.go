@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/labfleet/labfleet/internal/agentclient"
+	"github.com/labfleet/labfleet/internal/deployreq"
 	"github.com/labfleet/labfleet/internal/fleet"
 	agentv1 "github.com/labfleet/labfleet/proto/labfleet/agent/v1"
 )
@@ -87,7 +88,7 @@ func printStatus(cmd *cobra.Command, g *globals, lb *balancer, only string, chec
 			lbState = lb.state(ctx, serverName(r.Node))
 		}
 		if r.Err != nil {
-			msg := agentclient.Describe(r.Node.Addr(), r.Err)
+			msg := r.Err.Error()
 			unreachable = append(unreachable, r.Node.Name+": "+msg)
 			rows = append(rows, &statusRow{Node: r.Node.Name, Health: "UNREACHABLE", LB: lbState, Error: msg})
 			continue
@@ -99,7 +100,7 @@ func printStatus(cmd *cobra.Command, g *globals, lb *balancer, only string, chec
 				continue
 			}
 			found = true
-			health := strings.ToLower(strings.TrimPrefix(a.GetHealth().String(), "APP_HEALTH_"))
+			health := deployreq.HealthName(a.GetHealth())
 			if a.GetHealth() != agentv1.AppHealth_APP_HEALTH_HEALTHY && a.GetHealth() != agentv1.AppHealth_APP_HEALTH_NONE {
 				problems = append(problems, fmt.Sprintf("%s: %s is %s", r.Node.Name, a.GetName(), health))
 				health = strings.ToUpper(health)

@@ -24,16 +24,49 @@ import (
 	agentv1 "github.com/labfleet/labfleet/proto/labfleet/agent/v1"
 )
 
-// CAFlag is how this program spells the option that names the CA file, for
-// hints in errors: labcontroller's --ca; the Nagios plugins set --cacert,
-// the name check_http users know.
-var CAFlag = "--ca"
-
 // DefaultPort is the agent's default gRPC port.
 const DefaultPort = 7443
 
-// ErrOptions marks client options that cannot work.
+// ErrOptions marks client options that cannot work; every such error is an
+// *OptionError.
 var ErrOptions = errors.New("invalid agent connection options")
+
+// Spelling is how one front end writes the connection options, so that an
+// error or hint names the option the user can actually pass: --ca for
+// labcontroller, --cacert for the Nagios plugins (as check_http), ca: for
+// an Ansible task. Empty fields read as labcontroller's flags.
+type Spelling struct {
+	CA, Cert, Key, Token, Insecure string
+}
+
+// controllerSpelling is labcontroller's, which a zero Spelling means; it
+// is never changed.
+var controllerSpelling = Spelling{CA: "--ca", Cert: "--cert", Key: "--key", Token: "--token-file", Insecure: "--insecure"}
+
+func (s Spelling) withDefaults() Spelling {
+	d := controllerSpelling
+	for _, f := range []struct {
+		dst *string
+		v   string
+	}{{&d.CA, s.CA}, {&d.Cert, s.Cert}, {&d.Key, s.Key}, {&d.Token, s.Token}, {&d.Insecure, s.Insecure}} {
+		if f.v != "" {
+			*f.dst = f.v
+		}
+	}
+	return d
+}
+
+// OptionError is a connection option that cannot work. Its message names
+// the option in the front end's spelling and says what to do; it carries
+// no prefix, so front ends print it as it is.
+type OptionError struct{ msg string }
+
+func (e *OptionError) Error() string { return e.msg }
+
+// Is makes errors.Is(err, ErrOptions) true.
+func (e *OptionError) Is(target error) bool { return target == ErrOptions }
+
+func optErr(format string, args ...any) error { return &OptionError{msg: fmt.Sprintf(format, args...)} }
 
 // Options says how to reach and authenticate to one agent.
 type Options struct {
@@ -50,32 +83,41 @@ type Options struct {
 	ServerName string
 	// Insecure dials plaintext; refused unless Addr is a loopback address.
 	Insecure bool
+	// Spelling names these options in errors and hints.
+	Spelling Spelling
 }
 
 // Conn is an open connection to one agent.
 type Conn struct {
 	*grpc.ClientConn
 	Agent agentv1.AgentServiceClient
+	addr  string
+	sp    Spelling
 }
+
+// Explain turns an error of a call on c into a *CallError that says which
+// agent failed and what to do; see Explain.
+func (c *Conn) Explain(err error) error { return Explain(c.addr, c.sp, err) }
 
 // Dial prepares a connection; like grpc.NewClient it connects lazily, so the
 // first RPC reports an unreachable agent.
 func Dial(o Options) (*Conn, error) {
+	sp := o.Spelling.withDefaults()
 	host, _, err := net.SplitHostPort(o.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("%w: agent address %q: %v (want HOST:PORT)", ErrOptions, o.Addr, err)
+		return nil, optErr("agent address %q: %v (want HOST:PORT)", o.Addr, err)
 	}
 	var opts []grpc.DialOption
 	if o.Insecure {
 		if !isLoopback(host) {
-			return nil, fmt.Errorf("%w: refusing plaintext to %s: --insecure is only for loopback agents; give %s (and --cert/--key or --token-file)", ErrOptions, o.Addr, CAFlag)
+			return nil, optErr("refusing plaintext to %s: %s is only for loopback agents; give %s (and %s/%s or %s)", o.Addr, sp.Insecure, sp.CA, sp.Cert, sp.Key, sp.Token)
 		}
 		if o.CertFile != "" || o.CAFile != "" {
-			return nil, fmt.Errorf("%w: --insecure with TLS files for %s: drop one", ErrOptions, o.Addr)
+			return nil, optErr("%s with TLS files for %s: drop one", sp.Insecure, o.Addr)
 		}
 		opts = append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	} else {
-		tc, err := tlsConfig(o, host)
+		tc, err := tlsConfig(o, sp, host)
 		if err != nil {
 			return nil, err
 		}
@@ -84,11 +126,11 @@ func Dial(o Options) (*Conn, error) {
 	if o.TokenFile != "" {
 		b, err := os.ReadFile(o.TokenFile)
 		if err != nil {
-			return nil, fmt.Errorf("%w: cannot read token file: %v", ErrOptions, err)
+			return nil, optErr("%s: cannot read the token file: %v", sp.Token, err)
 		}
 		tok := strings.TrimSpace(string(b))
 		if tok == "" {
-			return nil, fmt.Errorf("%w: token file %s is empty", ErrOptions, o.TokenFile)
+			return nil, optErr("%s: token file %s is empty", sp.Token, o.TokenFile)
 		}
 		opts = append(opts, grpc.WithPerRPCCredentials(bearer{token: tok, secure: !o.Insecure}))
 	}
@@ -96,10 +138,10 @@ func Dial(o Options) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot set up connection to %s: %w", o.Addr, err)
 	}
-	return &Conn{ClientConn: cc, Agent: agentv1.NewAgentServiceClient(cc)}, nil
+	return &Conn{ClientConn: cc, Agent: agentv1.NewAgentServiceClient(cc), addr: o.Addr, sp: sp}, nil
 }
 
-func tlsConfig(o Options, host string) (*tls.Config, error) {
+func tlsConfig(o Options, sp Spelling, host string) (*tls.Config, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
 	if o.ServerName != "" {
 		tc.ServerName = o.ServerName
@@ -112,7 +154,7 @@ func tlsConfig(o Options, host string) (*tls.Config, error) {
 		tc.RootCAs = pool
 	}
 	if (o.CertFile == "") != (o.KeyFile == "") {
-		return nil, fmt.Errorf("%w: a client certificate needs both --cert and --key", ErrOptions)
+		return nil, optErr("a client certificate needs both %s and %s", sp.Cert, sp.Key)
 	}
 	if o.CertFile != "" {
 		pair, err := tlsfiles.LoadKeyPair(o.CertFile, o.KeyFile)
@@ -145,29 +187,60 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// Describe turns an RPC error into one line that says what went wrong with
-// this agent and, where it can, what to do about it.
-func Describe(addr string, err error) string {
+// CallError is a failed call to one agent. Its message says which agent
+// and, where it can, what to do; it keeps the call's gRPC status, so
+// status.Code(err) and errors.Is on the original error still work.
+type CallError struct {
+	// Addr is the agent's HOST:PORT.
+	Addr string
+	st   *status.Status
+	err  error
+	msg  string
+}
+
+func (e *CallError) Error() string { return e.msg }
+
+// Unwrap returns the call's own error.
+func (e *CallError) Unwrap() error { return e.err }
+
+// GRPCStatus is the call's status, for status.Code and status.FromError.
+func (e *CallError) GRPCStatus() *status.Status { return e.st }
+
+// Explain wraps an error of a call to the agent at addr in a *CallError.
+// Errors that carry no gRPC status (a bad option, a closed stream) and
+// errors already explained are returned as they are; nil stays nil.
+func Explain(addr string, sp Spelling, err error) error {
 	if err == nil {
-		return ""
+		return nil
+	}
+	var ce *CallError
+	if errors.As(err, &ce) {
+		return err
 	}
 	st, ok := status.FromError(err)
 	if !ok {
-		return err.Error()
+		return err
 	}
+	return &CallError{Addr: addr, st: st, err: err, msg: describe(addr, sp.withDefaults(), st)}
+}
+
+// describe says in one line what went wrong with the agent at addr. gRPC
+// puts the transport's own words after fixed prefixes in an Unavailable
+// status; they are dropped so the line reads as one sentence.
+func describe(addr string, sp Spelling, st *status.Status) string {
 	msg := st.Message()
 	switch st.Code() {
 	case codes.Unavailable:
-		msg = strings.TrimPrefix(msg, "connection error: desc = ")
-		msg = strings.Trim(msg, `"`)
-		msg = strings.TrimPrefix(msg, "transport: ")
-		msg = strings.TrimPrefix(msg, "Error while dialing: ")
+		for _, p := range []string{"connection error: desc = ", `"`, "transport: ", "Error while dialing: "} {
+			msg = strings.TrimPrefix(msg, p)
+		}
+		msg = strings.TrimSuffix(msg, `"`)
 		hint := ""
 		switch {
 		case strings.Contains(msg, "connection refused"):
 			hint = " (is labagent running and listening there?)"
 		case strings.Contains(msg, "certificate"):
-			hint = " (check " + CAFlag + " and the agent's certificate; labcontroller certs init makes a matching set)"
+			hint = " (check " + sp.CA + " and the agent's certificate; labcontroller certs init makes a matching set)"
 		case strings.Contains(msg, "first record does not look like a TLS handshake"):
 			hint = " (the agent serves plaintext: it was started with --insecure)"
 		case strings.Contains(msg, "EOF"), strings.Contains(msg, "handshake"):

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/labfleet/labfleet/internal/agentclient"
@@ -23,6 +24,8 @@ var ErrInventory = errors.New("inventory")
 type Defaults struct {
 	CAFile, CertFile, KeyFile, TokenFile string
 	Insecure                             bool
+	// Spelling is how the front end names these options in errors.
+	Spelling agentclient.Spelling
 }
 
 // Node is one agent to talk to.
@@ -107,6 +110,7 @@ func node(name string, vars map[string]any, d Defaults) (Node, error) {
 		TokenFile:  first(d.TokenFile, str(vars["labagent_token_file"])),
 		ServerName: str(vars["labagent_server_name"]),
 		Insecure:   d.Insecure || truthy(vars["labagent_insecure"]),
+		Spelling:   d.Spelling,
 	}
 	return Node{Name: name, Conn: o, Vars: vars}, nil
 }
@@ -125,14 +129,16 @@ func str(v any) string {
 	return fmt.Sprint(v)
 }
 
-// truthy reads a boolean the way Ansible users write one.
+// truthy reads a boolean the way Ansible users write one: the true values
+// of Ansible's bool filter, in any case ("Yes" and "TRUE" stay strings in an
+// INI inventory).
 func truthy(v any) bool {
 	switch t := v.(type) {
 	case bool:
 		return t
 	case string:
-		switch t {
-		case "yes", "true", "True", "1", "on":
+		switch strings.ToLower(strings.TrimSpace(t)) {
+		case "yes", "y", "true", "t", "1", "on":
 			return true
 		}
 	case int:
@@ -149,7 +155,9 @@ type Result[T any] struct {
 }
 
 // Each calls fn for every node in parallel, each with its own connection and
-// timeout, and returns the results in node order.
+// timeout, and returns the results in node order. A failed call's error is
+// an *agentclient.CallError naming the node's agent (it keeps the gRPC
+// status); a node whose options cannot work has an *agentclient.OptionError.
 func Each[T any](ctx context.Context, nodes []Node, fn func(ctx context.Context, c *agentclient.Conn) (T, error)) []Result[T] {
 	out := make([]Result[T], len(nodes))
 	var wg sync.WaitGroup
@@ -163,7 +171,7 @@ func Each[T any](ctx context.Context, nodes []Node, fn func(ctx context.Context,
 			}
 			defer c.Close()
 			v, err := fn(ctx, c)
-			out[i].Value, out[i].Err = v, err
+			out[i].Value, out[i].Err = v, c.Explain(err)
 		})
 	}
 	wg.Wait()

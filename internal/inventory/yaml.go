@@ -8,7 +8,6 @@ import (
 	"io"
 	"regexp"
 	"strconv"
-	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -65,7 +64,10 @@ func (b *yamlBuilder) errorAt(line int, format string, args ...any) error {
 	return &ParseError{File: b.source, Line: line, Msg: fmt.Sprintf(format, args...)}
 }
 
-var yamlErrorLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+// yamlErrorLine takes yaml.v3's syntax errors apart; the library returns
+// them as plain text ("yaml: line 3: did not find expected key"), with no
+// type to ask for the line.
+var yamlErrorLine = regexp.MustCompile(`(?s)^yaml: (?:line (\d+): )?(.*)$`)
 
 // document decodes exactly one YAML document; nil means it is empty.
 func (b *yamlBuilder) document(data []byte) (*ynode, error) {
@@ -102,11 +104,12 @@ func (b *yamlBuilder) syntaxError(err error, data []byte) error {
 }
 
 func splitYAMLError(err error) (int, string) {
-	if m := yamlErrorLine.FindStringSubmatch(err.Error()); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		return line, m[2]
+	m := yamlErrorLine.FindStringSubmatch(err.Error())
+	if m == nil {
+		return 0, err.Error()
 	}
-	return 0, strings.TrimPrefix(err.Error(), "yaml: ")
+	line, _ := strconv.Atoi(m[1]) // 0 when yaml.v3 named no line
+	return line, m[2]
 }
 
 // maxBisectLines keeps the quadratic search for the failing line cheap.

@@ -73,7 +73,8 @@ func (c *deployCheck) nodes() ([]fleet.Node, error) {
 	if c.inventory == "" {
 		return nil, pluginkit.Usagef("give -i INVENTORY (or set LABFLEET_INVENTORY) or --hosts HOST:PORT,...")
 	}
-	d := fleet.Defaults{CAFile: c.tls.CAFile, CertFile: c.tls.CertFile, KeyFile: c.tls.KeyFile, TokenFile: c.tls.TokenFile, Insecure: c.tls.Insecure}
+	d := fleet.Defaults{CAFile: c.tls.CAFile, CertFile: c.tls.CertFile, KeyFile: c.tls.KeyFile, TokenFile: c.tls.TokenFile, Insecure: c.tls.Insecure,
+		Spelling: pluginkit.Spelling}
 	nodes, err := fleet.Resolve(c.inventory, c.group, c.limit, d)
 	if err != nil {
 		return nil, pluginkit.Usagef("%v", err)
@@ -145,7 +146,7 @@ func (c *deployCheck) report(ctx context.Context, r *pluginkit.Result, results [
 			continue
 		case res.Err != nil:
 			if ctx.Err() == nil {
-				r.Critical("%s: %s", name, agentclient.Describe(res.Node.Addr(), res.Err))
+				r.Critical("%s: %s", name, res.Err)
 			}
 			r.Long("%s: no answer", name)
 			continue

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"net"
 	"strconv"
-	"strings"
 
 	"github.com/spf13/pflag"
 	"google.golang.org/grpc/codes"
@@ -35,10 +34,14 @@ func (a *AgentTLS) Register(fs *pflag.FlagSet) {
 	fs.BoolVar(&a.Insecure, "insecure", false, "plaintext gRPC (only to a loopback agent)")
 }
 
+// Spelling is how the plugins name the connection options in errors: the
+// CA option is --cacert, as check_http's.
+var Spelling = agentclient.Spelling{CA: "--cacert", Cert: "--cert", Key: "--key", Token: "--token-file", Insecure: "--insecure"}
+
 // Options returns the connection options for the agent at addr.
 func (a *AgentTLS) Options(addr string) agentclient.Options {
 	return agentclient.Options{Addr: addr, CAFile: a.CAFile, CertFile: a.CertFile, KeyFile: a.KeyFile,
-		TokenFile: a.TokenFile, Insecure: a.Insecure}
+		TokenFile: a.TokenFile, Insecure: a.Insecure, Spelling: Spelling}
 }
 
 // AgentFlags are the options of the plugins that ask one agent.
@@ -74,13 +77,10 @@ func (a *AgentFlags) Dial() (*agentclient.Conn, error) {
 func DialAgent(o agentclient.Options) (*agentclient.Conn, error) {
 	c, err := agentclient.Dial(o)
 	if errors.Is(err, agentclient.ErrOptions) {
-		return nil, Usagef("%s", strings.TrimPrefix(err.Error(), agentclient.ErrOptions.Error()+": "))
+		return nil, &UsageError{Msg: err.Error()}
 	}
 	return c, err
 }
-
-// The plugins call the CA option --cacert, as check_http does.
-func init() { agentclient.CAFlag = "--cacert" }
 
 // AgentFailure records a failed agent call on r: CRITICAL (the agent is
 // down, unreachable, refuses us or failed) except for the codes that mean
@@ -95,6 +95,6 @@ func AgentFailure(ctx context.Context, r *Result, addr string, err error) Status
 	case codes.InvalidArgument, codes.Unimplemented:
 		s = UNKNOWN
 	}
-	r.Add(s, "%s", agentclient.Describe(addr, err))
+	r.Add(s, "%s", agentclient.Explain(addr, Spelling, err))
 	return s
 }

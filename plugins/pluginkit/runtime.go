@@ -48,11 +48,21 @@ type Spec struct {
 }
 
 // ErrUsage marks bad arguments; the message adds a pointer to --help.
+// Every usage error is a *UsageError, and errors.Is(err, ErrUsage) holds.
 var ErrUsage = errors.New("usage")
 
-// Usagef returns an error wrapping ErrUsage.
+// UsageError is bad arguments. Its message names the option and says what
+// would be right; the runtime prints it as it is, plus a pointer to --help.
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return e.Msg }
+
+// Is makes errors.Is(err, ErrUsage) true.
+func (e *UsageError) Is(target error) bool { return target == ErrUsage }
+
+// Usagef returns a *UsageError.
 func Usagef(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrUsage, fmt.Sprintf(format, args...))
+	return &UsageError{Msg: fmt.Sprintf(format, args...)}
 }
 
 // DefaultTimeout is -t's default, as in monitoring-plugins.
@@ -185,7 +195,6 @@ func timedOut(stdout io.Writer, spec Spec, timeout time.Duration, r *Result) int
 func fail(stdout io.Writer, spec Spec, err error) int {
 	msg := err.Error()
 	if errors.Is(err, ErrUsage) {
-		msg = strings.TrimPrefix(msg, ErrUsage.Error()+": ")
 		msg += fmt.Sprintf(" (see %s --help)", spec.Name)
 	}
 	fmt.Fprint(stdout, render(spec.Label, UNKNOWN, msg, nil, nil))

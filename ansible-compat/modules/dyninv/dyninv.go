@@ -51,6 +51,10 @@ type Config struct {
 	Timeout time.Duration
 }
 
+// envSpelling names the connection settings in errors: the dynamic
+// inventory takes them from the environment only.
+var envSpelling = agentclient.Spelling{CA: "LABFLEET_CA", Cert: "LABFLEET_CERT", Key: "LABFLEET_KEY", Token: "LABFLEET_TOKEN_FILE", Insecure: "LABFLEET_INSECURE"}
+
 // ConfigFromEnv reads the configuration from the environment, the only
 // channel Ansible leaves an inventory script: LABFLEET_INVENTORY,
 // LABFLEET_GROUP, LABFLEET_CA, LABFLEET_CERT, LABFLEET_KEY,
@@ -60,7 +64,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		Inventory: getenv("LABFLEET_INVENTORY"),
 		Group:     getenv("LABFLEET_GROUP"),
 		Conn: fleet.Defaults{CAFile: getenv("LABFLEET_CA"), CertFile: getenv("LABFLEET_CERT"),
-			KeyFile: getenv("LABFLEET_KEY"), TokenFile: getenv("LABFLEET_TOKEN_FILE")},
+			KeyFile: getenv("LABFLEET_KEY"), TokenFile: getenv("LABFLEET_TOKEN_FILE"), Spelling: envSpelling},
 		Timeout: DefaultTimeout,
 	}
 	if c.Inventory == "" {
@@ -188,15 +192,13 @@ func ask(ctx context.Context, c Config, nodes []fleet.Node) []nodeState {
 		}
 		st.info = info
 		apps, err := conn.Agent.ListApps(ctx, &agentv1.ListAppsRequest{})
-		st.apps, st.appsErr = apps.GetApps(), err
+		st.apps, st.appsErr = apps.GetApps(), conn.Explain(err)
 		return st, nil
 	})
 	out := make([]nodeState, len(res))
 	for i, r := range res {
 		out[i] = r.Value
-		if r.Err != nil {
-			out[i].err = errors.New(agentclient.Describe(r.Node.Addr(), r.Err))
-		}
+		out[i].err = r.Err
 	}
 	return out
 }
@@ -221,7 +223,7 @@ func annotate(vars map[string]any, st nodeState, n fleet.Node) []string {
 	}
 	vars["labfleet_apps"] = apps
 	if st.appsErr != nil {
-		vars["labfleet_error"] = "cannot list apps: " + agentclient.Describe(n.Addr(), st.appsErr)
+		vars["labfleet_error"] = "cannot list apps: " + st.appsErr.Error()
 	}
 	return groups
 }
