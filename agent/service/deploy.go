@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"google.golang.org/grpc"
@@ -20,7 +21,10 @@ func (s *Service) Deploy(req *agentv1.DeployRequest, stream grpc.ServerStreaming
 		return notYet("container deploys (Deploy)")
 	}
 	ctx := stream.Context()
-	r := deployRequest(req, identity.From(ctx))
+	r, err := deployRequest(req, identity.From(ctx))
+	if err != nil {
+		return err
+	}
 	res, err := s.Deploys.Deploy(ctx, r, func(ev deploy.Event) {
 		_ = stream.Send(&agentv1.DeployResponse{Kind: &agentv1.DeployResponse_Event{Event: eventPB(ev)}})
 	})
@@ -38,7 +42,10 @@ func (s *Service) Rollback(req *agentv1.RollbackRequest, stream grpc.ServerStrea
 	ctx := stream.Context()
 	r := deploy.RollbackRequest{App: req.GetApp(), Version: req.GetVersion(), DeployID: req.GetDeployId(), Caller: identity.From(ctx)}
 	if req.GetHealth() != nil {
-		h := healthFromPB(req.GetHealth())
+		h, err := healthFromPB(req.GetHealth())
+		if err != nil {
+			return err
+		}
 		r.Health = &h
 	}
 	res, err := s.Deploys.Rollback(ctx, r, func(ev deploy.Event) {
@@ -98,14 +105,23 @@ func (s *Service) GetHistory(_ context.Context, req *agentv1.GetHistoryRequest) 
 	return resp, nil
 }
 
-func deployRequest(req *agentv1.DeployRequest, caller string) deploy.Request {
+func deployRequest(req *agentv1.DeployRequest, caller string) (deploy.Request, error) {
 	sp := req.GetSpec()
+	health, err := healthFromPB(req.GetHealth())
+	if err != nil {
+		return deploy.Request{}, err
+	}
+	pull, err := fromPB(pullFromPB, req.GetPullPolicy(), "pull_policy")
+	if err != nil {
+		return deploy.Request{}, err
+	}
+	startFirst, err := fromPB(startFirstFromPB, req.GetStrategy(), "strategy")
+	if err != nil {
+		return deploy.Request{}, err
+	}
 	r := deploy.Request{
 		App: req.GetApp(), Image: req.GetImage(), DeployID: req.GetDeployId(), Version: req.GetVersion(),
-		Health: healthFromPB(req.GetHealth()), Caller: caller,
-		StartFirst: req.GetStrategy() == agentv1.DeployStrategy_DEPLOY_STRATEGY_START_FIRST,
-		Pull:       deploy.PullPolicy(req.GetPullPolicy()),
-		DryRun:     req.GetDryRun(),
+		Health: health, Caller: caller, StartFirst: startFirst, Pull: pull, DryRun: req.GetDryRun(),
 		Spec: deploy.Spec{
 			Env: sp.GetEnv(), SecretEnv: sp.GetSecretEnv(), Entrypoint: sp.GetEntrypoint(), Command: sp.GetCommand(),
 			RestartPolicy: sp.GetRestartPolicy(), NetworkMode: sp.GetNetworkMode(), Labels: sp.GetLabels(),
@@ -116,41 +132,40 @@ func deployRequest(req *agentv1.DeployRequest, caller string) deploy.Request {
 	for _, p := range sp.GetPorts() {
 		r.Spec.Ports = append(r.Spec.Ports, deploy.Port{HostPort: int(p.GetHostPort()), ContainerPort: int(p.GetContainerPort()), Protocol: p.GetProtocol()})
 	}
-	for _, m := range sp.GetMounts() {
-		r.Spec.Mounts = append(r.Spec.Mounts, deploy.Mount{Source: m.GetSource(), Target: m.GetTarget(), ReadOnly: m.GetReadOnly(), Volume: m.GetType() == agentv1.MountType_MOUNT_TYPE_VOLUME})
+	for i, m := range sp.GetMounts() {
+		volume, err := fromPB(volumeFromPB, m.GetType(), fmt.Sprintf("spec.mounts[%d].type", i))
+		if err != nil {
+			return deploy.Request{}, err
+		}
+		r.Spec.Mounts = append(r.Spec.Mounts, deploy.Mount{Source: m.GetSource(), Target: m.GetTarget(), ReadOnly: m.GetReadOnly(), Volume: volume})
 	}
 	if a := req.GetRegistryAuth(); a.GetUsername() != "" {
 		r.Auth = &deploy.RegistryAuth{Username: a.GetUsername(), Password: a.GetPassword(), Server: a.GetServerAddress()}
 	}
-	return r
+	return r, nil
 }
 
-func healthFromPB(h *agentv1.HealthCheck) deploy.Health {
+func healthFromPB(h *agentv1.HealthCheck) (deploy.Health, error) {
+	typ, err := fromPB(healthTypeFromPB, h.GetType(), "health.type")
 	return deploy.Health{
-		Type: deploy.HealthType(h.GetType()), Path: h.GetHttpPath(), Port: int(h.GetHttpPort()),
+		Type: typ, Path: h.GetHttpPath(), Port: int(h.GetHttpPort()),
 		Timeout: h.GetTimeout().AsDuration(), Interval: h.GetInterval().AsDuration(),
-	}
+	}, err
 }
 
 func eventPB(ev deploy.Event) *agentv1.DeployEvent {
-	return &agentv1.DeployEvent{Time: timestamppb.New(ev.Time), Phase: agentv1.DeployPhase(ev.Phase), Message: ev.Message,
+	return &agentv1.DeployEvent{Time: timestamppb.New(ev.Time), Phase: phasePB[ev.Phase], Message: ev.Message,
 		CurrentBytes: ev.Current, TotalBytes: ev.Total}
 }
 
 func resultPB(r deploy.Result) *agentv1.DeployResult {
 	return &agentv1.DeployResult{
-		DeployId: r.DeployID, App: r.App, Kind: agentv1.DeployKind(r.Kind), Outcome: agentv1.DeployOutcome(r.Outcome),
+		DeployId: r.DeployID, App: r.App, Kind: kindPB[r.Kind], Outcome: outcomePB[r.Outcome],
 		Version: r.Version, Image: r.Image, ImageDigest: r.ImageDigest, ContainerId: r.ContainerID,
-		PreviousVersion: r.PreviousVersion, Message: r.Message, FailedPhase: agentv1.DeployPhase(r.FailedPhase),
+		PreviousVersion: r.PreviousVersion, Message: r.Message, FailedPhase: phasePB[r.FailedPhase],
 		LogTail: r.LogTail, Caller: r.Caller, StartedAt: ts(r.StartedAt), FinishedAt: ts(r.FinishedAt),
 		Duration: durationpb.New(r.Duration), Replayed: r.Replayed,
 	}
-}
-
-var healthPB = map[string]agentv1.AppHealth{
-	"healthy": agentv1.AppHealth_APP_HEALTH_HEALTHY, "unhealthy": agentv1.AppHealth_APP_HEALTH_UNHEALTHY,
-	"starting": agentv1.AppHealth_APP_HEALTH_STARTING, "none": agentv1.AppHealth_APP_HEALTH_NONE,
-	"stopped": agentv1.AppHealth_APP_HEALTH_STOPPED,
 }
 
 func (s *Service) appPB(a deploy.App) *agentv1.App {

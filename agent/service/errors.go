@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/labfleet/labfleet/agent/deploy"
+	"github.com/labfleet/labfleet/internal/version"
 )
 
 // toStatus maps domain errors to gRPC codes, in one place.
@@ -34,4 +35,10 @@ func toStatus(err error) error {
 		code = codes.Canceled
 	}
 	return status.Error(code, err.Error())
+}
+
+// invalidEnum refuses an enum value this agent does not know, which a
+// newer client may send.
+func invalidEnum(field string, v int32) error {
+	return status.Errorf(codes.InvalidArgument, "invalid %s: value %d is unknown to this agent (labagent %s); upgrade the agent or leave the option unset", field, v, version.String())
 }
