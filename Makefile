@@ -55,8 +55,12 @@ generate:
 check-generated: generate
 	@git diff --exit-code -- proto/ || { echo "generated code is stale: run 'make generate' and commit"; exit 1; }
 
+# lint also runs the dependency rule (internal/deprules): binary folders
+# import only internal/ and proto/, domain packages stay off gRPC and the
+# Docker SDK, release binaries link no test code.
 lint:
 	$(GO) vet ./...
+	$(GO) test -count=1 ./internal/deprules
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	buf lint
 	@if git rev-parse --verify -q main >/dev/null; then echo "buf breaking --against .git#branch=main"; buf breaking --against '.git#branch=main'; fi
