@@ -1,6 +1,9 @@
 // Package fleet turns the Ansible inventory and the controller's flags into
 // the list of agents to talk to, and talks to them in parallel. It never
 // changes anything on a node by itself; commands decide what to call.
+//
+// labcontroller, check_deploy and the Ansible dynamic inventory all use it,
+// so a node is reached the same way whichever front end asks.
 package fleet
 
 import (

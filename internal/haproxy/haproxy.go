@@ -2,7 +2,8 @@
 // socket: it reads server state (show stat, show servers state), moves
 // servers between ready, drain and maint, and waits for a server to drain
 // or to pass its health checks. labcontroller's rolling deploy uses it to
-// take nodes out of rotation without failing a request.
+// take nodes out of rotation without failing a request, and check_haproxy
+// reads the same state.
 //
 // It speaks only the runtime API, one command per connection, and must
 // never edit or reload HAProxy's configuration, nor send more than the one

@@ -1,5 +1,6 @@
-// Package inventory reads the lab's Ansible inventory so that labcontroller can
-// pick hosts and their variables the way ansible-playbook would.
+// Package inventory reads the lab's Ansible inventory so that labcontroller,
+// check_deploy and the Ansible dynamic inventory pick hosts and their
+// variables the way ansible-playbook would.
 //
 // It understands the two file formats the lab uses, INI and YAML, resolves
 // groups, children and variable precedence as ansible-core 2.14 does, and

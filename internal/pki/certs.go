@@ -2,7 +2,8 @@
 // TLS between labcontroller and the labagents: one private CA, a server
 // certificate per node and a client certificate for the controller.
 //
-// It backs "labcontroller certs init" and the TLS setup of both binaries. It
+// It backs "labcontroller certs init"; the tests make their certificates
+// with it too. It
 // must never overwrite key material without being told to (Options.Force),
 // never leave a half-written file behind, and never write a private key
 // readable by anyone but its owner.
