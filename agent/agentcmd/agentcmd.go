@@ -88,7 +88,12 @@ Flags win over the environment, which wins over the file.`,
 		Version:       version.String(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Args:          cobra.NoArgs,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("%w: unexpected argument %q: labagent takes flags only", errUsage, args[0])
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := resolve(cmd.Flags(), &o); err != nil {
 				return err
@@ -144,7 +149,8 @@ func resolve(fs *pflag.FlagSet, o *options) error {
 		env := "LABAGENT_" + strings.ToUpper(strings.ReplaceAll(fl.Name, "-", "_"))
 		val, src := os.Getenv(env), env
 		if val == "" {
-			if v, ok := fileVals[fl.Name]; ok {
+			// An empty key (YAML null) gives no value, not "<nil>".
+			if v, ok := fileVals[fl.Name]; ok && v != nil {
 				val, src = fmt.Sprint(v), cfg+": "+fl.Name
 			}
 		}
@@ -170,10 +176,15 @@ func resolve(fs *pflag.FlagSet, o *options) error {
 		o.nodeName = h
 	}
 	if o.publishIP == "" {
+		o.publishIP = "0.0.0.0"
 		if host, _, err := net.SplitHostPort(o.srv.Listen); err == nil && host != "" {
 			o.publishIP = host
-		} else {
-			o.publishIP = "0.0.0.0"
+			if host == "localhost" {
+				o.publishIP = "127.0.0.1"
+			}
+			if net.ParseIP(o.publishIP) == nil {
+				return fmt.Errorf("%w: --listen host %q is not an IP address; give --publish-ip, the address containers publish ports on", errUsage, host)
+			}
 		}
 	}
 	if net.ParseIP(o.publishIP) == nil {

@@ -125,7 +125,7 @@ func (e *Engine) Create(ctx context.Context, c deploy.ContainerConfig) (string, 
 		User: c.User, WorkingDir: c.Workdir, ExposedPorts: nat.PortSet{},
 	}
 	if c.StopTimeout > 0 {
-		s := int(c.StopTimeout.Seconds())
+		s := stopSeconds(c.StopTimeout)
 		cfg.StopTimeout = &s
 	}
 	hc := &container.HostConfig{
@@ -174,7 +174,7 @@ func (e *Engine) Start(ctx context.Context, id string) error {
 func (e *Engine) Stop(ctx context.Context, id string, timeout time.Duration) error {
 	opts := container.StopOptions{}
 	if timeout > 0 {
-		s := int(timeout.Seconds())
+		s := stopSeconds(timeout)
 		opts.Timeout = &s
 	}
 	return e.wrap("stop container "+short(id), e.cli.ContainerStop(ctx, id, opts))
@@ -278,6 +278,12 @@ func fromInspect(ci container.InspectResponse) deploy.Container {
 		}
 	}
 	return c
+}
+
+// stopSeconds is a positive stop timeout in the whole seconds the engine
+// takes. It is at least 1: to the engine 0 means no grace at all.
+func stopSeconds(d time.Duration) int {
+	return max(1, int(d.Seconds()))
 }
 
 func short(id string) string {

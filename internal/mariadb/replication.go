@@ -7,6 +7,9 @@
 // It never runs RESET MASTER, never drops data and never logs passwords.
 // Managing the replication account happens with sql_log_bin=0, so that each
 // node's account is its own and nothing about it replicates.
+//
+// labagent runs it against its node's server; check_replication reads the
+// same facts with it, so the plugin and the agent judge a connection alike.
 package mariadb
 
 import (

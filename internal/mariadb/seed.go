@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
+	"syscall"
 )
 
 // systemDatabases are never dumped or counted as data.
@@ -48,7 +50,10 @@ func (m *Manager) clientDefaults() (string, error) {
 		return "", err
 	}
 	defer f.Close()
-	fmt.Fprintf(f, "[client]\nhost=%s\nport=%s\nuser=%s\npassword=\"%s\"\n", host, port, m.login, strings.ReplaceAll(m.password, `"`, `\"`))
+	// In a double-quoted value MariaDB unescapes \", \\, \n, \s and more:
+	// escape the backslashes too, or a password holding one arrives changed.
+	pw := strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(m.password)
+	fmt.Fprintf(f, "[client]\nhost=%s\nport=%s\nuser=%s\npassword=\"%s\"\n", host, port, m.login, pw)
 	return f.Name(), nil
 }
 
@@ -100,12 +105,24 @@ func (m *Manager) Load(ctx context.Context, r io.Reader, force bool) (pos string
 	}
 	defer os.Remove(cnf)
 	cmd := exec.CommandContext(ctx, "mariadb", "--defaults-extra-file="+cnf, "--init-command=SET SESSION sql_log_bin=0")
-	pr, pw := io.Pipe()
+	// The client reads an OS pipe itself, so that when it stops early (no
+	// connection, an error in the dump) writing fails with EPIPE; through
+	// an io.Pipe and exec's copying goroutine the write would block forever.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return "", 0, fmt.Errorf("cannot run the mariadb client: %w", err)
+	}
 	cmd.Stdin = pr
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	pr.Close()
+	if err != nil {
+		pw.Close()
 		return "", 0, fmt.Errorf("cannot run the mariadb client: %w", err)
+	}
+	failed := func(err error) error {
+		return fmt.Errorf("loading the dump into %s failed: %v: %s", m.addr, err, strings.TrimSpace(stderr.String()))
 	}
 	sc := bufio.NewReaderSize(io.TeeReader(r, pw), 1<<20)
 	for {
@@ -118,14 +135,17 @@ func (m *Manager) Load(ctx context.Context, r io.Reader, force bool) (pos string
 			break
 		}
 		if rerr != nil {
-			pw.CloseWithError(rerr)
-			cmd.Wait()
+			pw.Close()
+			werr := cmd.Wait()
+			if errors.Is(rerr, syscall.EPIPE) && werr != nil {
+				return "", n, failed(werr)
+			}
 			return "", n, fmt.Errorf("reading the dump: %w", rerr)
 		}
 	}
 	pw.Close()
 	if err := cmd.Wait(); err != nil {
-		return "", n, fmt.Errorf("loading the dump into %s failed: %v: %s", m.addr, err, strings.TrimSpace(stderr.String()))
+		return "", n, failed(err)
 	}
 	if pos == "" {
 		return "", n, fmt.Errorf("%w: the dump has no GTID position (was it made with --gtid --master-data?)", ErrConflict)

@@ -4,6 +4,9 @@
 // a replication account per node, one named GTID connection per peer, then
 // proof that rows flow both ways. A re-run on a healthy set changes nothing;
 // on a broken one it repairs what it can and explains what it cannot.
+//
+// labcontroller's `replication setup` and the labfleet_replication Ansible
+// module both run it; it talks to MariaDB only through the agents.
 package replication
 
 import (
@@ -11,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -82,6 +86,10 @@ func Setup(ctx context.Context, members []Member, o Options) (*Report, error) {
 	}
 	if len(members) < 2 {
 		return nil, fmt.Errorf("%w: replication needs at least two nodes, the selection has %d", ErrPreflight, len(members))
+	}
+	// Before anything changes, as ErrPreflight promises.
+	if o.SeedFrom != "" && !slices.ContainsFunc(members, func(m Member) bool { return m.Name == o.SeedFrom }) {
+		return nil, fmt.Errorf("%w: --seed-from %s is not one of the selected nodes", ErrPreflight, o.SeedFrom)
 	}
 	facts, err := preflight(ctx, members, o)
 	if err != nil {
@@ -363,6 +371,10 @@ func seedAll(ctx context.Context, members []Member, o Options) error {
 
 // seed streams a dump from src's agent into dst's agent.
 func seed(ctx context.Context, src, dst Member, o Options) error {
+	// Cancelling ends both streams when one side fails: a dump nobody reads
+	// would block on flow control, and a load never closed would wait.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	dump, err := src.Agent.DumpDatabases(ctx, &agentv1.DumpDatabasesRequest{})
 	if err != nil {
 		return err

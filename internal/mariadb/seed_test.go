@@ -1,0 +1,99 @@
+package mariadb
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+)
+
+func TestUserDatabases_LeavesOutSystemOnes(t *testing.T) {
+	m, s := fakeManager(t)
+	s.databases = []string{"app", "information_schema", "labfleet", "mysql", "performance_schema", "shop", "sys"}
+	dbs, err := m.UserDatabases(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(dbs, ",") != "app,shop" {
+		t.Fatalf("UserDatabases = %q, want app,shop", dbs)
+	}
+}
+
+func TestClientDefaults_KeepsThePasswordOutOfArgsAndIntact(t *testing.T) {
+	m := &Manager{addr: "[::1]:3307", login: "admin", password: `p"a\ss\n#x`}
+	path, err := m.clientDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(path)
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("option file mode %v, want 0600", st.Mode().Perm())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// In a double-quoted option value MariaDB reads \" as " and \\ as \,
+	// and \n as a newline: both must be escaped to arrive as given.
+	want := "[client]\nhost=::1\nport=3307\nuser=admin\npassword=\"p\\\"a\\\\ss\\\\n#x\"\n"
+	if string(b) != want {
+		t.Errorf("option file:\n%s\nwant:\n%s", b, want)
+	}
+
+	bad := &Manager{addr: "no-port"}
+	if _, err := bad.clientDefaults(); err == nil {
+		t.Error("clientDefaults accepted an address without a port")
+	}
+}
+
+func TestDump_RefusesNothingToDump(t *testing.T) {
+	m, _ := fakeManager(t)
+	var buf bytes.Buffer
+	err := m.Dump(context.Background(), nil, &buf)
+	if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "MariaDB at 10.0.0.1:3306 has no databases of its own") {
+		t.Fatalf("Dump(no databases) = %v", err)
+	}
+	if buf.Len() != 0 {
+		t.Errorf("Dump wrote %d bytes", buf.Len())
+	}
+}
+
+func TestLoad_RefusesANodeWithDataUnlessForced(t *testing.T) {
+	m, s := fakeManager(t)
+	s.databases = []string{"app", "mysql", "shop"}
+	_, _, err := m.Load(context.Background(), strings.NewReader("-- dump\n"), false)
+	if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "already has databases (app, shop)") ||
+		!strings.Contains(err.Error(), "--force") {
+		t.Fatalf("Load = %v; want ErrConflict naming app and shop and --force", err)
+	}
+	// Refused before anything ran, not even STOP ALL SLAVES.
+	wantStatements(t, s)
+}
+
+func TestGTIDLine(t *testing.T) {
+	cases := map[string]string{
+		"-- SET GLOBAL gtid_slave_pos='1-1-42';\n":                            "1-1-42",
+		"-- SET GLOBAL gtid_slave_pos='1-1-42,2-2-7';\n":                      "1-1-42,2-2-7",
+		"-- SET GLOBAL gtid_slave_pos='';\n":                                  "",
+		"SET GLOBAL gtid_slave_pos='1-1-42';\n":                               "no match", // not the commented form --master-data=2 writes
+		"-- SET GLOBAL gtid_slave_pos='1-1-42'; DROP x;\n":                    "1-1-42",
+		"-- SET GLOBAL gtid_slave_pos='1-1-4'' OR 1=1';\n":                    "no match",
+		"INSERT INTO t VALUES ('-- SET GLOBAL gtid_slave_pos=''9-9-9'';');\n": "no match",
+	}
+	for line, want := range cases {
+		mm := gtidLine.FindStringSubmatch(line)
+		got := "no match"
+		if mm != nil {
+			got = mm[1]
+		}
+		if got != want {
+			t.Errorf("%q: %q, want %q", line, got, want)
+		}
+	}
+}
