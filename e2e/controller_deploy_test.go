@@ -128,7 +128,7 @@ func TestController_DeployUsageErrors(t *testing.T) {
 		{[]string{"deploy", "--app", "web", "--image", "x:1", "--port", "80:99999"}, "--port"},
 		{[]string{"deploy", "--app", "web", "--image", "x:1", "--env", "NOEQUALS"}, "KEY=VALUE"},
 		{[]string{"deploy", "--app", "web", "--image", "x:1", "--secret-env", "PW=plaintext"}, "shows in `ps`"},
-		{[]string{"deploy", "--app", "Web!", "--image", "x:1"}, "invalid app"},
+		{[]string{"deploy", "--app", "Web!", "--image", "x:1"}, `--app "Web!" must be 1-63 lower-case letters`},
 		{[]string{"deploy", "--app", "web", "--image", "x:1", "--pull", "sometimes"}, "--pull"},
 		{[]string{"deploy", "--app", "web", "--image", "x:1", "--registry-user", "ci"}, "--registry-password-file"},
 	}

@@ -87,7 +87,7 @@ func TestCheckLabagent(t *testing.T) {
 	t.Run("UNKNOWN_Options", func(t *testing.T) {
 		run(t, nil, "--insecure").Want(t, 3, "LABAGENT UNKNOWN: -H HOST is required (see check_labagent --help)")
 		run(t, nil, agentArgs(t, plain, "--insecure", "--cacert", "/nonexistent/ca.crt")...).Want(t, 3, "--insecure with TLS files")
-		run(t, nil, agentArgs(t, token, "--token-file", "/nonexistent/token")...).Want(t, 3, "cannot read token file")
+		run(t, nil, agentArgs(t, token, "--token-file", "/nonexistent/token")...).Want(t, 3, "cannot read the token file")
 		run(t, nil, agentArgs(t, plain, "--insecure", "--min-version", "latest")...).Want(t, 3, `--min-version "latest" is not a version`)
 	})
 	t.Run("UNKNOWN_HelpAndVersion", func(t *testing.T) {
