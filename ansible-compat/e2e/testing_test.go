@@ -43,6 +43,7 @@ func TestMain(m *testing.M) {
 // library directory) and labfleet-inventory once per test process.
 func ansibleBinaries(t testing.TB) (library, inventoryExe string) {
 	t.Helper()
+	labtest.RequireReal(t, "the Ansible binaries built for the test")
 	built.once.Do(func() {
 		built.dir, built.err = os.MkdirTemp("", "labfleet-ansible-bin-")
 		if built.err != nil {

@@ -14,11 +14,15 @@ import (
 )
 
 // Helpers shared by the tests. The comparison tests run the real Ansible
-// tools; without them they skip, except under CI, where they fail.
+// tools; without them they skip, except under CI, where they fail. Under
+// -short they always skip; the parser's own tests and fuzz seeds still run.
 
 // ansibleTool returns the path of an Ansible command.
 func ansibleTool(t *testing.T, name string) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skipf("needs %s: real-component test, skipped by -short", name)
+	}
 	path, err := exec.LookPath(name)
 	if err != nil {
 		if os.Getenv("CI") != "" {

@@ -84,6 +84,7 @@ func Certs(t testing.TB, ip string, names ...string) string {
 // listens. The agent is stopped with SIGTERM at the end of the test.
 func StartAgent(t testing.TB, o AgentOptions) *Agent {
 	t.Helper()
+	RequireReal(t, "labagent built for the test")
 	if o.Name == "" {
 		o.Name = "node1"
 	}

@@ -30,6 +30,7 @@ type DockerProxy struct {
 // /var/run/docker.sock, until the test ends.
 func StartDockerProxy(t testing.TB) *DockerProxy {
 	t.Helper()
+	RequireReal(t, "the Docker Engine")
 	target := "/var/run/docker.sock"
 	if h, ok := strings.CutPrefix(os.Getenv("DOCKER_HOST"), "unix://"); ok && h != "" {
 		target = h

@@ -56,6 +56,7 @@ type HAProxy struct {
 // the test ends; its output is printed if the test failed.
 func StartHAProxy(t testing.TB, o HAProxyOptions) *HAProxy {
 	t.Helper()
+	RequireReal(t, "HAProxy")
 	if o.Backend == "" {
 		o.Backend = "app"
 	}

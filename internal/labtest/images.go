@@ -55,9 +55,11 @@ var versionRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$`)
 
 // Docker returns a client for the local Docker Engine with the API version
 // negotiated (Debian's engine speaks 1.41), closed at the end of the test.
-// It fails the test when the engine does not answer.
+// It fails the test when the engine does not answer, and skips it under
+// -short (RequireReal).
 func Docker(t testing.TB) *client.Client {
 	t.Helper()
+	RequireReal(t, "the Docker Engine")
 	cli, err := dockerClient()
 	if err != nil {
 		t.Fatal(err)
@@ -119,6 +121,7 @@ var (
 // in place: other test processes may be using them, and they are a few MB.
 func BuildImage(t testing.TB, o ImageOptions) string {
 	t.Helper()
+	RequireReal(t, "the Docker Engine")
 	if o.Version == "" {
 		o.Version = "v1"
 	}

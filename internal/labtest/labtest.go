@@ -2,6 +2,9 @@
 // (labagent, labcontroller, later MariaDB, HAProxy and Nagios) and cleans
 // them up with t.Cleanup. It never fakes a component: a test that needs a
 // program that is missing fails, because `make test` installs them all.
+// Under `go test -short` every helper that starts or needs a real program
+// skips the test instead (see RequireReal), so -short runs on a machine
+// with only the Go toolchain.
 package labtest
 
 import (
@@ -18,6 +21,18 @@ import (
 	"time"
 )
 
+// RequireReal skips the test under -short: it needs what (a real program,
+// the Docker Engine, or one of labfleet's binaries built for the test),
+// which -short promises not to use. Every helper here that starts or needs
+// one calls it first; a test that runs a real program by itself calls it
+// before doing so.
+func RequireReal(t testing.TB, what string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("needs %s: real-component test, skipped by -short", what)
+	}
+}
+
 // RepoRoot is the repository root, found from this file's location.
 func RepoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
@@ -26,8 +41,10 @@ func RepoRoot() string {
 
 // Tool returns the path of an external program the tests need, looking in
 // PATH, GOPATH/bin and /usr/sbin, and fails the test when it is missing.
+// Under -short it skips the test (RequireReal).
 func Tool(t testing.TB, name string) string {
 	t.Helper()
+	RequireReal(t, name)
 	if p, err := exec.LookPath(name); err == nil {
 		return p
 	}
@@ -59,8 +76,10 @@ var (
 // Binary builds (once per test process) and returns the path of one of
 // labfleet's own commands, e.g. "labagent" or "labcontroller". labagent is
 // built with the labfleet_faultinject tag so tests can make a handler panic.
+// Under -short it skips the test (RequireReal).
 func Binary(t testing.TB, name string) string {
 	t.Helper()
+	RequireReal(t, name+" built for the test")
 	buildMu.Lock()
 	defer buildMu.Unlock()
 	if binDir == "" {

@@ -93,6 +93,7 @@ var mariadbSmall = []string{
 // ends.
 func StartMariaDB(t testing.TB, o MariaDBOptions) *MariaDB {
 	t.Helper()
+	RequireReal(t, "MariaDB (mariadbd)")
 	if o.ServerID <= 0 {
 		t.Fatal("labtest.StartMariaDB: ServerID is required (a unique number > 0)")
 	}

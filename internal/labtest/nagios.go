@@ -76,6 +76,7 @@ type Nagios struct {
 // printed if the test failed.
 func StartNagios(t testing.TB, o NagiosOptions) *Nagios {
 	t.Helper()
+	RequireReal(t, "Nagios Core (nagios4)")
 	n := newNagios(t, o)
 	n.verify(t)
 	n.out = &syncBuffer{}
@@ -106,6 +107,7 @@ func StartNagios(t testing.TB, o NagiosOptions) *Nagios {
 // returns the output (which counts warnings: "Total Warnings: N").
 func VerifyNagios(t testing.TB, o NagiosOptions) string {
 	t.Helper()
+	RequireReal(t, "Nagios Core (nagios4)")
 	return newNagios(t, o).verify(t)
 }
 
@@ -113,6 +115,7 @@ func VerifyNagios(t testing.TB, o NagiosOptions) string {
 // returns its output and whether Nagios accepted it.
 func VerifyNagiosConfig(t testing.TB, mainConfig string) (string, bool) {
 	t.Helper()
+	RequireReal(t, "Nagios Core (nagios4)")
 	out, err := exec.Command(Tool(t, "nagios4"), "-v", mainConfig).CombinedOutput()
 	var exit *exec.ExitError
 	if err != nil && !errors.As(err, &exit) {

@@ -99,6 +99,7 @@ func (r *Registry) basicAuth(logs io.Writer, next http.Handler) http.Handler {
 // another tag still uses stays.
 func (r *Registry) Push(t testing.TB, localRef, repoTag string) string {
 	t.Helper()
+	RequireReal(t, "the Docker Engine")
 	full := r.Addr + "/" + repoTag
 	dst, err := name.NewTag(full, name.Insecure, name.StrictValidation)
 	if err != nil {

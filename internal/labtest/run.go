@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -18,8 +19,10 @@ type Result struct {
 
 // Run runs a program with a deadline and returns its output and exit code;
 // it fails the test only when the program cannot be started or hangs.
+// Under -short it skips the test (RequireReal): every program is real.
 func Run(t testing.TB, env []string, name string, args ...string) Result {
 	t.Helper()
+	RequireReal(t, filepath.Base(name))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)

@@ -5,7 +5,8 @@
 //
 // It builds plugins/cmd/labfleet-checks once per test process and never
 // fakes a target: tests point the plugins at real agents, MariaDB, HAProxy
-// and HTTP servers started with internal/labtest.
+// and HTTP servers started with internal/labtest. Under -short, Dir and Run
+// skip the test (labtest.RequireReal): the built plugins are real programs.
 package plugintest
 
 import (
@@ -66,6 +67,7 @@ var build = sync.OnceValues(func() (string, error) {
 // holds labfleet-checks and its check_* links.
 func Dir(t testing.TB) string {
 	t.Helper()
+	labtest.RequireReal(t, "the plugins built for the test")
 	dir, err := build()
 	if err != nil {
 		t.Fatal(err)
@@ -92,6 +94,7 @@ func (r Result) Status() string {
 // writes to stderr.
 func Run(t testing.TB, env []string, plugin string, args ...string) Result {
 	t.Helper()
+	labtest.RequireReal(t, plugin+" built for the test")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(Dir(t), plugin), args...)
