@@ -125,13 +125,6 @@ func (e *Engine) current(ctx context.Context, app string, cs []Container) *Conta
 	return nil
 }
 
-// NewDeployID makes an id for a deploy whose caller gave none.
-func NewDeployID(now time.Time) string {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b)
-}
-
 var nameSafe = regexp.MustCompile(`[^a-zA-Z0-9_.-]+`)
 
 // containerName is unique per engine: node, app and a random suffix.

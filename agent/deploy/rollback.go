@@ -22,6 +22,11 @@ func (e *Engine) Rollback(ctx context.Context, req RollbackRequest, emit func(Ev
 	if err := e.repairApp(ctx, req.App); err != nil {
 		return Result{}, err
 	}
+	// A re-sent id whose run a crash interrupted has just been recorded by
+	// that repair (ours, or the repair loop's we waited out): replay it.
+	if r, done, err := e.replay(&req.DeployID, req.App); done || err != nil {
+		return r, err
+	}
 	cs, err := e.containers(ctx, req.App)
 	if err != nil {
 		return Result{}, err

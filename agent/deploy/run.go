@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/labfleet/labfleet/internal/deployid"
 )
 
 // run is one deploy or rollback in progress.
@@ -77,6 +79,11 @@ func (e *Engine) Deploy(ctx context.Context, req Request, emit func(Event)) (Res
 	if err := e.repairApp(ctx, req.App); err != nil {
 		return Result{}, err
 	}
+	// A re-sent id whose run a crash interrupted has just been recorded by
+	// that repair (ours, or the repair loop's we waited out): replay it.
+	if r, done, err := e.replay(&req.DeployID, req.App); done || err != nil {
+		return r, err
+	}
 	r := e.newRun(KindDeploy, req.App, req.DeployID, req.Caller, emit)
 	r.res.Image, r.j.Image = req.Image, req.Image
 	return r.deploy(ctx, req)
@@ -86,7 +93,7 @@ func (e *Engine) Deploy(ctx context.Context, req Request, emit func(Event)) (Res
 // its recorded result (done) and touches nothing; an empty id gets a new one.
 func (e *Engine) replay(id *string, app string) (Result, bool, error) {
 	if *id == "" {
-		*id = NewDeployID(time.Now())
+		*id = deployid.New("", time.Now())
 		return Result{}, false, nil
 	}
 	r, ok := e.store.Finished(*id)
