@@ -1,0 +1,86 @@
+package cli_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/labfleet/labfleet/internal/tlsfiles"
+)
+
+var certFiles = []string{"ca.crt", "ca.key", "node1.crt", "node1.key", "node2.crt", "node2.key", "labcontroller.crt", "labcontroller.key"}
+
+func TestCertsInit_WritesAMatchingSet(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "certs")
+	code, out, errs := run(t, "certs", "init", "--dir", dir, "--hosts", "node1=127.0.0.11,node2=127.0.0.12+node2.lab")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errs)
+	}
+	var want []string
+	for _, f := range certFiles {
+		want = append(want, "wrote "+filepath.Join(dir, f))
+	}
+	if got := strings.TrimSpace(out); got != strings.Join(want, "\n") {
+		t.Errorf("stdout\n got: %s\nwant: %s", got, strings.Join(want, "\n"))
+	}
+	for _, f := range certFiles {
+		st, err := os.Stat(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasSuffix(f, ".key") && st.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v, want 0600", f, st.Mode().Perm())
+		}
+	}
+	if _, err := tlsfiles.LoadKeyPair(filepath.Join(dir, "node2.crt"), filepath.Join(dir, "node2.key")); err != nil {
+		t.Errorf("node2's pair does not load: %v", err)
+	}
+	if _, err := tlsfiles.LoadCAPool(filepath.Join(dir, "ca.crt")); err != nil {
+		t.Errorf("the CA does not load: %v", err)
+	}
+}
+
+func TestCertsInit_NeverOverwritesWithoutForce(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, errs := run(t, "certs", "init", "--dir", dir, "--hosts", "node1=127.0.0.11"); code != 0 {
+		t.Fatalf("first init: exit %d, %q", code, errs)
+	}
+	ca, _ := os.ReadFile(filepath.Join(dir, "ca.crt"))
+	code, out, errs := run(t, "certs", "init", "--dir", dir, "--hosts", "node1=127.0.0.11")
+	if code != 2 || out != "" {
+		t.Errorf("second init: exit %d, stdout %q; want 2 and nothing written", code, out)
+	}
+	contains(t, "stderr", errs, "files already exist in "+dir+": ca.crt, ca.key, node1.crt", "use --force to replace them")
+	if now, _ := os.ReadFile(filepath.Join(dir, "ca.crt")); string(now) != string(ca) {
+		t.Error("the CA was replaced without --force")
+	}
+	if code, _, errs := run(t, "certs", "init", "--dir", dir, "--hosts", "node1=127.0.0.11", "--force"); code != 0 {
+		t.Errorf("--force: exit %d, %q", code, errs)
+	}
+	if now, _ := os.ReadFile(filepath.Join(dir, "ca.crt")); string(now) == string(ca) {
+		t.Error("--force kept the old CA")
+	}
+}
+
+func TestCertsInit_UsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--hosts", "node1=127.0.0.11"}, "labcontroller: certs init needs --dir DIR\n"},
+		{[]string{"--dir", dir}, "labcontroller: certs init needs --hosts NAME=ADDR[,NAME=ADDR...], e.g. node1=127.0.0.11,node2=127.0.0.12\n"},
+		{[]string{"--dir", dir, "--hosts", "node1"}, `labcontroller: --hosts: bad hosts entry 1 "node1": no "="`},
+		{[]string{"--dir", dir, "--hosts", "node1=127.0.0.11", "--days", "0"}, "labcontroller: --days 0: must be at least 1\n"},
+	}
+	for _, tt := range tests {
+		code, out, errs := run(t, append([]string{"certs", "init"}, tt.args...)...)
+		if code != 2 || out != "" || !strings.HasPrefix(errs, tt.want) {
+			t.Errorf("certs init %q: exit %d, stdout %q, stderr %q; want 2 and %q", tt.args, code, out, errs, tt.want)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("a refused init wrote %d files", len(entries))
+	}
+}
