@@ -35,7 +35,13 @@ type MariaDBOptions struct {
 	// LogSlaveUpdates adds --log-slave-updates, which master-master and
 	// chained replication need (it cannot be changed without a restart).
 	LogSlaveUpdates bool
-	Extra           []string // extra mariadbd flags, appended last so they win
+	// FieldState sets the server up the way people set up servers: root's
+	// password and accounts are written with the binary log on, and the log
+	// is kept, so gtid_binlog_pos starts with this server's own domain 0
+	// history (0-<server_id>-N) instead of being emptied. Replication must
+	// cope with that state; the default empties it for tests of other things.
+	FieldState bool
+	Extra      []string // extra mariadbd flags, appended last so they win
 }
 
 // MariaDB is a mariadbd process started for a test, with its own data
@@ -173,14 +179,15 @@ func StartMariaDB(t testing.TB, o MariaDBOptions) *MariaDB {
 	// install-db's root accounts have no password yet.
 	installed := time.Since(begin)
 	m.start(t, "")
-	m.setup(t)
+	m.setup(t, o.FieldState)
 	t.Logf("mariadbd %s (server_id %d) ready in %v (mariadb-install-db %v)", m.Addr, m.ServerID,
 		time.Since(begin).Round(time.Millisecond), installed.Round(time.Millisecond))
 	return m
 }
 
-// setup secures root and empties the binary log; see StartMariaDB.
-func (m *MariaDB) setup(t testing.TB) {
+// setup secures root and, unless logged, empties the binary log; see
+// StartMariaDB and MariaDBOptions.FieldState.
+func (m *MariaDB) setup(t testing.TB, logged bool) {
 	t.Helper()
 	c := m.Config()
 	c.Passwd = ""
@@ -207,7 +214,9 @@ func (m *MariaDB) setup(t testing.TB) {
 			t.Fatalf("mariadbd %s: setup %q: %v", m.Addr, q, err)
 		}
 	}
-	run("SET SESSION sql_log_bin = 0")
+	if !logged {
+		run("SET SESSION sql_log_bin = 0")
+	}
 	// install-db also makes root@127.0.0.1, root@::1 and root@<hostname>
 	// without a password; 127.0.0.1 would match before '127.%'.
 	hosts, err := firstColumn(ctx, conn, "SELECT Host FROM mysql.user WHERE User = 'root' AND Host <> 'localhost'")
@@ -229,7 +238,7 @@ func (m *MariaDB) setup(t testing.TB) {
 	if err := conn.QueryRowContext(ctx, "SELECT @@log_bin, @@gtid_binlog_pos").Scan(&logBin, &pos); err != nil {
 		t.Fatalf("mariadbd %s: cannot read the binary log position: %v", m.Addr, err)
 	}
-	if logBin == 0 {
+	if logBin == 0 || logged {
 		return
 	}
 	files, err := firstColumn(ctx, conn, "SHOW BINARY LOGS")
