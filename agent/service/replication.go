@@ -53,7 +53,12 @@ func replicationStatusPB(ctx context.Context, m *mariadb.Manager, name string) (
 	if err != nil {
 		return nil, err
 	}
+	dbs, err := m.UserDatabases(ctx)
+	if err != nil {
+		return nil, err
+	}
 	resp := &agentv1.GetReplicationStatusResponse{Server: &agentv1.ServerFacts{
+		GtidBinlogState: f.GtidBinlogState, UserDatabases: dbs,
 		Version: f.Version, ServerId: f.ServerID, GtidDomainId: f.DomainID, LogBin: f.LogBin, LogSlaveUpdates: f.LogSlaveUpdates,
 		BinlogFormat: f.BinlogFormat, ReadOnly: f.ReadOnly, GtidBinlogPos: f.GtidBinlogPos, GtidSlavePos: f.GtidSlavePos,
 		GtidCurrentPos: f.GtidCurrentPos, AutoIncrementIncrement: f.AutoIncIncrement, AutoIncrementOffset: f.AutoIncOffset,
@@ -75,7 +80,7 @@ func (s *Service) ConfigureReplication(ctx context.Context, req *agentv1.Configu
 	if err != nil {
 		return nil, err
 	}
-	d := mariadb.Desired{DryRun: req.GetDryRun(), Force: req.GetForce()}
+	d := mariadb.Desired{DryRun: req.GetDryRun(), Force: req.GetForce(), StartPos: req.GetStartGtidSlavePos()}
 	if st := req.GetSettings(); st != nil {
 		d.Settings = &mariadb.Settings{DomainID: st.GetGtidDomainId(), AutoIncIncrement: st.GetAutoIncrementIncrement(),
 			AutoIncOffset: st.GetAutoIncrementOffset(), BinlogFormat: st.GetBinlogFormat()}
@@ -172,6 +177,25 @@ func (s *Service) LoadDump(stream grpc.ClientStreamingServer[agentv1.LoadDumpReq
 		return replicationStatus(err)
 	}
 	return stream.SendAndClose(&agentv1.LoadDumpResponse{Bytes: n, GtidSlavePos: pos})
+}
+
+// ChecksumTables checksums the node's own tables between two reads of
+// gtid_binlog_pos; it changes nothing.
+func (s *Service) ChecksumTables(ctx context.Context, req *agentv1.ChecksumTablesRequest) (*agentv1.ChecksumTablesResponse, error) {
+	m, err := s.mariadb()
+	if err != nil {
+		return nil, err
+	}
+	sums, err := m.Checksum(ctx, req.GetDatabases(), req.GetLockWait().AsDuration())
+	if err != nil {
+		return nil, replicationStatus(err)
+	}
+	resp := &agentv1.ChecksumTablesResponse{GtidBinlogPosBefore: sums.Before, GtidBinlogPosAfter: sums.After, Databases: sums.Databases}
+	for _, t := range sums.Tables {
+		resp.Tables = append(resp.Tables, &agentv1.TableChecksum{Database: t.Database, Table: t.Table, Checksum: t.Checksum,
+			Rows: t.Rows, HasPrimaryKey: t.HasPrimaryKey, Error: t.Err})
+	}
+	return resp, nil
 }
 
 // chunkWriter turns a byte stream into messages of at most 256 KiB.

@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+
+	"github.com/labfleet/labfleet/internal/gtid"
 )
 
 // Settings are the global variables a replicating node needs; zero values
@@ -34,6 +36,9 @@ type Desired struct {
 	Settings *Settings
 	User     *User
 	Sources  []Source
+	// StartPos is merged into gtid_slave_pos (its domains only) before
+	// the sources start; see startPos.
+	StartPos string
 	DryRun   bool
 	Force    bool
 }
@@ -79,6 +84,13 @@ func (m *Manager) Configure(ctx context.Context, d Desired) ([]Change, error) {
 			return changes, err
 		}
 	}
+	if d.StartPos != "" {
+		c, err := m.startPos(ctx, conns, d.StartPos, d.DryRun)
+		changes = append(changes, c)
+		if err != nil {
+			return changes, err
+		}
+	}
 	for _, src := range d.Sources {
 		c, err := m.source(ctx, conns, src, d.DryRun)
 		changes = append(changes, c)
@@ -87,6 +99,68 @@ func (m *Manager) Configure(ctx context.Context, d Desired) ([]Change, error) {
 		}
 	}
 	return changes, nil
+}
+
+// startPos merges want into gtid_slave_pos: each domain want names gets
+// want's GTID, every other domain keeps its position. Setup uses it so that
+// new connections skip history that must not be replayed; it changes
+// nothing when the position already holds want. gtid_slave_pos can only be
+// set with every connection stopped, so the connections that were running
+// are stopped for the change and started again.
+func (m *Manager) startPos(ctx context.Context, conns []Connection, want string, dry bool) (Change, error) {
+	c := Change{Action: "gtid_slave_pos"}
+	w, err := gtid.Parse(want)
+	if err != nil {
+		return c, fmt.Errorf("%w: start position: %v", ErrPrecondition, err)
+	}
+	read := func() (gtid.List, error) {
+		var s string
+		if err := m.db.QueryRowContext(ctx, "SELECT @@GLOBAL.gtid_slave_pos").Scan(&s); err != nil {
+			return nil, m.wrap("read gtid_slave_pos", err)
+		}
+		return gtid.Parse(s)
+	}
+	merge := func(cur gtid.List) gtid.List {
+		for _, g := range w {
+			cur = cur.With(g)
+		}
+		return cur
+	}
+	cur, err := read()
+	if err != nil {
+		return c, err
+	}
+	if merge(cur).String() == cur.String() {
+		c.Detail = "already " + cur.String()
+		return c, nil
+	}
+	c.Changed = true
+	c.Detail = fmt.Sprintf("%q -> %q (skips the history before it)", cur.String(), merge(cur).String())
+	if dry {
+		return c, nil
+	}
+	var running []string
+	for _, x := range conns {
+		if x.IORunning == "Yes" || x.SQLRunning == "Yes" {
+			running = append(running, x.Name)
+		}
+	}
+	if _, err := m.db.ExecContext(ctx, "STOP ALL SLAVES"); err != nil {
+		return c, m.wrap("STOP ALL SLAVES", err)
+	}
+	// Read again: a running connection may have applied more before it stopped.
+	if cur, err = read(); err != nil {
+		return c, err
+	}
+	if _, err := m.db.ExecContext(ctx, "SET GLOBAL gtid_slave_pos = ?", merge(cur).String()); err != nil {
+		return c, m.wrap("SET GLOBAL gtid_slave_pos", err)
+	}
+	for _, name := range running {
+		if _, err := m.db.ExecContext(ctx, fmt.Sprintf("START SLAVE '%s'", esc(name))); err != nil {
+			return c, m.wrap("START SLAVE", err)
+		}
+	}
+	return c, nil
 }
 
 func onOff(b bool) string {

@@ -35,11 +35,11 @@ type fakeServer struct {
 func defaultFacts() map[string]string {
 	return map[string]string{"version": "10.11.6-MariaDB-0+deb12u1-log", "server_id": "1", "gtid_domain_id": "0", "log_bin": "1",
 		"log_slave_updates": "1", "read_only": "0", "binlog_format": "MIXED", "gtid_binlog_pos": "0-1-7", "gtid_slave_pos": "",
-		"gtid_current_pos": "0-1-7", "auto_increment_increment": "1", "auto_increment_offset": "1"}
+		"gtid_current_pos": "0-1-7", "auto_increment_increment": "1", "auto_increment_offset": "1", "gtid_binlog_state": "0-1-7"}
 }
 
 var factOrder = []string{"version", "server_id", "gtid_domain_id", "log_bin", "log_slave_updates", "read_only", "binlog_format",
-	"gtid_binlog_pos", "gtid_slave_pos", "gtid_current_pos", "auto_increment_increment", "auto_increment_offset"}
+	"gtid_binlog_pos", "gtid_slave_pos", "gtid_current_pos", "auto_increment_increment", "auto_increment_offset", "gtid_binlog_state"}
 
 // slaveStatusCols are the columns of SHOW ALL SLAVES STATUS the Manager
 // reads, in MariaDB's order, among some it ignores.
@@ -137,6 +137,9 @@ func (c *fakeConn) ExecContext(_ context.Context, q string, args []driver.NamedV
 	if err := matchErr(s.execErr, q); err != nil {
 		return nil, err
 	}
+	if q == "SET GLOBAL gtid_slave_pos = ?" {
+		s.facts["gtid_slave_pos"] = args[0].Value.(string)
+	}
 	if strings.HasPrefix(q, "INSERT IGNORE INTO labfleet.replication_markers") {
 		s.markers[args[0].Value.(string)] = true
 	}
@@ -162,6 +165,8 @@ func (c *fakeConn) QueryContext(_ context.Context, q string, args []driver.Named
 			vals = append(vals, []byte(s.facts[k]))
 		}
 		return rows(cols, vals), nil
+	case q == "SELECT @@GLOBAL.gtid_slave_pos":
+		return rows([]string{"@@GLOBAL.gtid_slave_pos"}, []driver.Value{[]byte(s.facts["gtid_slave_pos"])}), nil
 	case q == "SHOW ALL SLAVES STATUS":
 		return rows(s.slaveCols, s.slaves...), nil
 	case strings.HasPrefix(q, "SELECT authentication_string FROM mysql.user"):

@@ -81,7 +81,7 @@ func TestFacts(t *testing.T) {
 	}
 	want := Facts{Version: "10.11.6-MariaDB-0+deb12u1-log", ServerID: 4294967295, DomainID: 7, LogBin: true, LogSlaveUpdates: true,
 		ReadOnly: true, BinlogFormat: "MIXED", GtidBinlogPos: "0-1-7", GtidSlavePos: "1-1-3,2-2-9", GtidCurrentPos: "0-1-7",
-		AutoIncIncrement: 1, AutoIncOffset: 1}
+		AutoIncIncrement: 1, AutoIncOffset: 1, GtidBinlogState: "0-1-7"}
 	if f != want {
 		t.Errorf("Facts =\n %+v\nwant\n %+v", f, want)
 	}

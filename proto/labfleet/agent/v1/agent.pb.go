@@ -2599,9 +2599,14 @@ type ConfigureReplicationRequest struct {
 	// Report what would change without changing anything.
 	DryRun bool `protobuf:"varint,4,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
 	// Allow steps that can lose data (e.g. resetting GTID positions).
-	Force         bool `protobuf:"varint,5,opt,name=force,proto3" json:"force,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Force bool `protobuf:"varint,5,opt,name=force,proto3" json:"force,omitempty"`
+	// GTIDs (one per domain) merged into gtid_slave_pos before the sources
+	// start, replacing this node's position for those domains only: how
+	// setup makes connections skip history that must not be replayed (each
+	// node's own setup before replication). Empty changes nothing.
+	StartGtidSlavePos string `protobuf:"bytes,6,opt,name=start_gtid_slave_pos,json=startGtidSlavePos,proto3" json:"start_gtid_slave_pos,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ConfigureReplicationRequest) Reset() {
@@ -2667,6 +2672,13 @@ func (x *ConfigureReplicationRequest) GetForce() bool {
 		return x.Force
 	}
 	return false
+}
+
+func (x *ConfigureReplicationRequest) GetStartGtidSlavePos() string {
+	if x != nil {
+		return x.StartGtidSlavePos
+	}
+	return ""
 }
 
 // ServerSettings are the global variables replication depends on.
@@ -3109,8 +3121,14 @@ type ServerFacts struct {
 	GtidCurrentPos         string                 `protobuf:"bytes,10,opt,name=gtid_current_pos,json=gtidCurrentPos,proto3" json:"gtid_current_pos,omitempty"`
 	AutoIncrementIncrement uint32                 `protobuf:"varint,11,opt,name=auto_increment_increment,json=autoIncrementIncrement,proto3" json:"auto_increment_increment,omitempty"`
 	AutoIncrementOffset    uint32                 `protobuf:"varint,12,opt,name=auto_increment_offset,json=autoIncrementOffset,proto3" json:"auto_increment_offset,omitempty"`
-	unknownFields          protoimpl.UnknownFields
-	sizeCache              protoimpl.SizeCache
+	// The last GTID of every domain and server in the binlog: who wrote in
+	// which domain (a position keeps only the domain's newest writer).
+	GtidBinlogState string `protobuf:"bytes,13,opt,name=gtid_binlog_state,json=gtidBinlogState,proto3" json:"gtid_binlog_state,omitempty"`
+	// The server's own databases: all but mysql, information_schema,
+	// performance_schema, sys and labfleet.
+	UserDatabases []string `protobuf:"bytes,14,rep,name=user_databases,json=userDatabases,proto3" json:"user_databases,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ServerFacts) Reset() {
@@ -3225,6 +3243,20 @@ func (x *ServerFacts) GetAutoIncrementOffset() uint32 {
 		return x.AutoIncrementOffset
 	}
 	return 0
+}
+
+func (x *ServerFacts) GetGtidBinlogState() string {
+	if x != nil {
+		return x.GtidBinlogState
+	}
+	return ""
+}
+
+func (x *ServerFacts) GetUserDatabases() []string {
+	if x != nil {
+		return x.UserDatabases
+	}
+	return nil
 }
 
 // ReplicationConnection is one row of SHOW ALL SLAVES STATUS.
@@ -3624,6 +3656,220 @@ func (x *LoadDumpRequest) GetForce() bool {
 	return false
 }
 
+// ChecksumTablesRequest names the databases to checksum.
+type ChecksumTablesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Empty for every database of the server's own (see user_databases).
+	Databases []string `protobuf:"bytes,1,rep,name=databases,proto3" json:"databases,omitempty"`
+	// How long one table may wait for a lock held by someone else before it
+	// is reported as locked (default 10s).
+	LockWait      *durationpb.Duration `protobuf:"bytes,2,opt,name=lock_wait,json=lockWait,proto3" json:"lock_wait,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChecksumTablesRequest) Reset() {
+	*x = ChecksumTablesRequest{}
+	mi := &file_labfleet_agent_v1_agent_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChecksumTablesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChecksumTablesRequest) ProtoMessage() {}
+
+func (x *ChecksumTablesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_labfleet_agent_v1_agent_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChecksumTablesRequest.ProtoReflect.Descriptor instead.
+func (*ChecksumTablesRequest) Descriptor() ([]byte, []int) {
+	return file_labfleet_agent_v1_agent_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *ChecksumTablesRequest) GetDatabases() []string {
+	if x != nil {
+		return x.Databases
+	}
+	return nil
+}
+
+func (x *ChecksumTablesRequest) GetLockWait() *durationpb.Duration {
+	if x != nil {
+		return x.LockWait
+	}
+	return nil
+}
+
+// ChecksumTablesResponse has one entry per table.
+type ChecksumTablesResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Tables []*TableChecksum       `protobuf:"bytes,1,rep,name=tables,proto3" json:"tables,omitempty"`
+	// gtid_binlog_pos read before and after the checksums: equal means no
+	// transaction was written here while they ran.
+	GtidBinlogPosBefore string   `protobuf:"bytes,2,opt,name=gtid_binlog_pos_before,json=gtidBinlogPosBefore,proto3" json:"gtid_binlog_pos_before,omitempty"`
+	GtidBinlogPosAfter  string   `protobuf:"bytes,3,opt,name=gtid_binlog_pos_after,json=gtidBinlogPosAfter,proto3" json:"gtid_binlog_pos_after,omitempty"`
+	Databases           []string `protobuf:"bytes,4,rep,name=databases,proto3" json:"databases,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *ChecksumTablesResponse) Reset() {
+	*x = ChecksumTablesResponse{}
+	mi := &file_labfleet_agent_v1_agent_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChecksumTablesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChecksumTablesResponse) ProtoMessage() {}
+
+func (x *ChecksumTablesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_labfleet_agent_v1_agent_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChecksumTablesResponse.ProtoReflect.Descriptor instead.
+func (*ChecksumTablesResponse) Descriptor() ([]byte, []int) {
+	return file_labfleet_agent_v1_agent_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *ChecksumTablesResponse) GetTables() []*TableChecksum {
+	if x != nil {
+		return x.Tables
+	}
+	return nil
+}
+
+func (x *ChecksumTablesResponse) GetGtidBinlogPosBefore() string {
+	if x != nil {
+		return x.GtidBinlogPosBefore
+	}
+	return ""
+}
+
+func (x *ChecksumTablesResponse) GetGtidBinlogPosAfter() string {
+	if x != nil {
+		return x.GtidBinlogPosAfter
+	}
+	return ""
+}
+
+func (x *ChecksumTablesResponse) GetDatabases() []string {
+	if x != nil {
+		return x.Databases
+	}
+	return nil
+}
+
+// TableChecksum is one table's checksum, or why there is none.
+type TableChecksum struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Database string                 `protobuf:"bytes,1,opt,name=database,proto3" json:"database,omitempty"`
+	Table    string                 `protobuf:"bytes,2,opt,name=table,proto3" json:"table,omitempty"`
+	// CHECKSUM TABLE's value; absent when error is set.
+	Checksum      uint64 `protobuf:"varint,3,opt,name=checksum,proto3" json:"checksum,omitempty"`
+	Rows          uint64 `protobuf:"varint,4,opt,name=rows,proto3" json:"rows,omitempty"`
+	HasPrimaryKey bool   `protobuf:"varint,5,opt,name=has_primary_key,json=hasPrimaryKey,proto3" json:"has_primary_key,omitempty"`
+	// Why the table could not be checksummed (locked, no privilege); empty on success.
+	Error         string `protobuf:"bytes,6,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TableChecksum) Reset() {
+	*x = TableChecksum{}
+	mi := &file_labfleet_agent_v1_agent_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TableChecksum) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TableChecksum) ProtoMessage() {}
+
+func (x *TableChecksum) ProtoReflect() protoreflect.Message {
+	mi := &file_labfleet_agent_v1_agent_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TableChecksum.ProtoReflect.Descriptor instead.
+func (*TableChecksum) Descriptor() ([]byte, []int) {
+	return file_labfleet_agent_v1_agent_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *TableChecksum) GetDatabase() string {
+	if x != nil {
+		return x.Database
+	}
+	return ""
+}
+
+func (x *TableChecksum) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *TableChecksum) GetChecksum() uint64 {
+	if x != nil {
+		return x.Checksum
+	}
+	return 0
+}
+
+func (x *TableChecksum) GetRows() uint64 {
+	if x != nil {
+		return x.Rows
+	}
+	return 0
+}
+
+func (x *TableChecksum) GetHasPrimaryKey() bool {
+	if x != nil {
+		return x.HasPrimaryKey
+	}
+	return false
+}
+
+func (x *TableChecksum) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 // LoadDumpResponse says what was loaded.
 type LoadDumpResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -3636,7 +3882,7 @@ type LoadDumpResponse struct {
 
 func (x *LoadDumpResponse) Reset() {
 	*x = LoadDumpResponse{}
-	mi := &file_labfleet_agent_v1_agent_proto_msgTypes[41]
+	mi := &file_labfleet_agent_v1_agent_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3648,7 +3894,7 @@ func (x *LoadDumpResponse) String() string {
 func (*LoadDumpResponse) ProtoMessage() {}
 
 func (x *LoadDumpResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labfleet_agent_v1_agent_proto_msgTypes[41]
+	mi := &file_labfleet_agent_v1_agent_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3661,7 +3907,7 @@ func (x *LoadDumpResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadDumpResponse.ProtoReflect.Descriptor instead.
 func (*LoadDumpResponse) Descriptor() ([]byte, []int) {
-	return file_labfleet_agent_v1_agent_proto_rawDescGZIP(), []int{41}
+	return file_labfleet_agent_v1_agent_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *LoadDumpResponse) GetBytes() int64 {
@@ -3873,13 +4119,14 @@ const file_labfleet_agent_v1_agent_proto_rawDesc = "" +
 	"\x03app\x18\x01 \x01(\tR\x03app\x12\x14\n" +
 	"\x05limit\x18\x02 \x01(\rR\x05limit\"O\n" +
 	"\x12GetHistoryResponse\x129\n" +
-	"\aentries\x18\x01 \x03(\v2\x1f.labfleet.agent.v1.DeployResultR\aentries\"\x83\x02\n" +
+	"\aentries\x18\x01 \x03(\v2\x1f.labfleet.agent.v1.DeployResultR\aentries\"\xb4\x02\n" +
 	"\x1bConfigureReplicationRequest\x12=\n" +
 	"\bsettings\x18\x01 \x01(\v2!.labfleet.agent.v1.ServerSettingsR\bsettings\x126\n" +
 	"\x04user\x18\x02 \x01(\v2\".labfleet.agent.v1.ReplicationUserR\x04user\x12>\n" +
 	"\asources\x18\x03 \x03(\v2$.labfleet.agent.v1.ReplicationSourceR\asources\x12\x17\n" +
 	"\adry_run\x18\x04 \x01(\bR\x06dryRun\x12\x14\n" +
-	"\x05force\x18\x05 \x01(\bR\x05force\"\xc9\x01\n" +
+	"\x05force\x18\x05 \x01(\bR\x05force\x12/\n" +
+	"\x14start_gtid_slave_pos\x18\x06 \x01(\tR\x11startGtidSlavePos\"\xc9\x01\n" +
 	"\x0eServerSettings\x12$\n" +
 	"\x0egtid_domain_id\x18\x01 \x01(\rR\fgtidDomainId\x128\n" +
 	"\x18auto_increment_increment\x18\x02 \x01(\rR\x16autoIncrementIncrement\x122\n" +
@@ -3906,7 +4153,7 @@ const file_labfleet_agent_v1_agent_proto_rawDesc = "" +
 	"\x0fconnection_name\x18\x01 \x01(\tR\x0econnectionName\"\xa2\x01\n" +
 	"\x1cGetReplicationStatusResponse\x126\n" +
 	"\x06server\x18\x01 \x01(\v2\x1e.labfleet.agent.v1.ServerFactsR\x06server\x12J\n" +
-	"\vconnections\x18\x02 \x03(\v2(.labfleet.agent.v1.ReplicationConnectionR\vconnections\"\xd7\x03\n" +
+	"\vconnections\x18\x02 \x03(\v2(.labfleet.agent.v1.ReplicationConnectionR\vconnections\"\xaa\x04\n" +
 	"\vServerFacts\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x1b\n" +
 	"\tserver_id\x18\x02 \x01(\rR\bserverId\x12$\n" +
@@ -3920,7 +4167,9 @@ const file_labfleet_agent_v1_agent_proto_rawDesc = "" +
 	"\x10gtid_current_pos\x18\n" +
 	" \x01(\tR\x0egtidCurrentPos\x128\n" +
 	"\x18auto_increment_increment\x18\v \x01(\rR\x16autoIncrementIncrement\x122\n" +
-	"\x15auto_increment_offset\x18\f \x01(\rR\x13autoIncrementOffset\"\xaf\x04\n" +
+	"\x15auto_increment_offset\x18\f \x01(\rR\x13autoIncrementOffset\x12*\n" +
+	"\x11gtid_binlog_state\x18\r \x01(\tR\x0fgtidBinlogState\x12%\n" +
+	"\x0euser_databases\x18\x0e \x03(\tR\ruserDatabases\"\xaf\x04\n" +
 	"\x15ReplicationConnection\x12'\n" +
 	"\x0fconnection_name\x18\x01 \x01(\tR\x0econnectionName\x12\x1f\n" +
 	"\vmaster_host\x18\x02 \x01(\tR\n" +
@@ -3955,7 +4204,22 @@ const file_labfleet_agent_v1_agent_proto_rawDesc = "" +
 	"\tdatabases\x18\x02 \x03(\tR\tdatabases\"=\n" +
 	"\x0fLoadDumpRequest\x12\x14\n" +
 	"\x05chunk\x18\x01 \x01(\fR\x05chunk\x12\x14\n" +
-	"\x05force\x18\x02 \x01(\bR\x05force\"N\n" +
+	"\x05force\x18\x02 \x01(\bR\x05force\"m\n" +
+	"\x15ChecksumTablesRequest\x12\x1c\n" +
+	"\tdatabases\x18\x01 \x03(\tR\tdatabases\x126\n" +
+	"\tlock_wait\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\blockWait\"\xd8\x01\n" +
+	"\x16ChecksumTablesResponse\x128\n" +
+	"\x06tables\x18\x01 \x03(\v2 .labfleet.agent.v1.TableChecksumR\x06tables\x123\n" +
+	"\x16gtid_binlog_pos_before\x18\x02 \x01(\tR\x13gtidBinlogPosBefore\x121\n" +
+	"\x15gtid_binlog_pos_after\x18\x03 \x01(\tR\x12gtidBinlogPosAfter\x12\x1c\n" +
+	"\tdatabases\x18\x04 \x03(\tR\tdatabases\"\xaf\x01\n" +
+	"\rTableChecksum\x12\x1a\n" +
+	"\bdatabase\x18\x01 \x01(\tR\bdatabase\x12\x14\n" +
+	"\x05table\x18\x02 \x01(\tR\x05table\x12\x1a\n" +
+	"\bchecksum\x18\x03 \x01(\x04R\bchecksum\x12\x12\n" +
+	"\x04rows\x18\x04 \x01(\x04R\x04rows\x12&\n" +
+	"\x0fhas_primary_key\x18\x05 \x01(\bR\rhasPrimaryKey\x12\x14\n" +
+	"\x05error\x18\x06 \x01(\tR\x05error\"N\n" +
 	"\x10LoadDumpResponse\x12\x14\n" +
 	"\x05bytes\x18\x01 \x01(\x03R\x05bytes\x12$\n" +
 	"\x0egtid_slave_pos\x18\x02 \x01(\tR\fgtidSlavePos*x\n" +
@@ -4007,7 +4271,7 @@ const file_labfleet_agent_v1_agent_proto_rawDesc = "" +
 	"\x14APP_HEALTH_UNHEALTHY\x10\x02\x12\x17\n" +
 	"\x13APP_HEALTH_STARTING\x10\x03\x12\x13\n" +
 	"\x0fAPP_HEALTH_NONE\x10\x04\x12\x16\n" +
-	"\x12APP_HEALTH_STOPPED\x10\x052\x87\t\n" +
+	"\x12APP_HEALTH_STOPPED\x10\x052\xee\t\n" +
 	"\fAgentService\x12P\n" +
 	"\aGetInfo\x12!.labfleet.agent.v1.GetInfoRequest\x1a\".labfleet.agent.v1.GetInfoResponse\x12_\n" +
 	"\fGetNodeStats\x12&.labfleet.agent.v1.GetNodeStatsRequest\x1a'.labfleet.agent.v1.GetNodeStatsResponse\x12O\n" +
@@ -4021,7 +4285,8 @@ const file_labfleet_agent_v1_agent_proto_rawDesc = "" +
 	"\x14GetReplicationStatus\x12..labfleet.agent.v1.GetReplicationStatusRequest\x1a/.labfleet.agent.v1.GetReplicationStatusResponse\x12n\n" +
 	"\x11VerifyReplication\x12+.labfleet.agent.v1.VerifyReplicationRequest\x1a,.labfleet.agent.v1.VerifyReplicationResponse\x12d\n" +
 	"\rDumpDatabases\x12'.labfleet.agent.v1.DumpDatabasesRequest\x1a(.labfleet.agent.v1.DumpDatabasesResponse0\x01\x12U\n" +
-	"\bLoadDump\x12\".labfleet.agent.v1.LoadDumpRequest\x1a#.labfleet.agent.v1.LoadDumpResponse(\x01B>Z<github.com/labfleet/labfleet/proto/labfleet/agent/v1;agentv1b\x06proto3"
+	"\bLoadDump\x12\".labfleet.agent.v1.LoadDumpRequest\x1a#.labfleet.agent.v1.LoadDumpResponse(\x01\x12e\n" +
+	"\x0eChecksumTables\x12(.labfleet.agent.v1.ChecksumTablesRequest\x1a).labfleet.agent.v1.ChecksumTablesResponseB>Z<github.com/labfleet/labfleet/proto/labfleet/agent/v1;agentv1b\x06proto3"
 
 var (
 	file_labfleet_agent_v1_agent_proto_rawDescOnce sync.Once
@@ -4036,7 +4301,7 @@ func file_labfleet_agent_v1_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_labfleet_agent_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_labfleet_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_labfleet_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
 var file_labfleet_agent_v1_agent_proto_goTypes = []any{
 	(PullPolicy)(0),                      // 0: labfleet.agent.v1.PullPolicy
 	(DeployStrategy)(0),                  // 1: labfleet.agent.v1.DeployStrategy
@@ -4087,53 +4352,56 @@ var file_labfleet_agent_v1_agent_proto_goTypes = []any{
 	(*DumpDatabasesRequest)(nil),         // 46: labfleet.agent.v1.DumpDatabasesRequest
 	(*DumpDatabasesResponse)(nil),        // 47: labfleet.agent.v1.DumpDatabasesResponse
 	(*LoadDumpRequest)(nil),              // 48: labfleet.agent.v1.LoadDumpRequest
-	(*LoadDumpResponse)(nil),             // 49: labfleet.agent.v1.LoadDumpResponse
-	nil,                                  // 50: labfleet.agent.v1.ContainerSpec.EnvEntry
-	nil,                                  // 51: labfleet.agent.v1.ContainerSpec.SecretEnvEntry
-	nil,                                  // 52: labfleet.agent.v1.ContainerSpec.LabelsEntry
-	(*timestamppb.Timestamp)(nil),        // 53: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),          // 54: google.protobuf.Duration
+	(*ChecksumTablesRequest)(nil),        // 49: labfleet.agent.v1.ChecksumTablesRequest
+	(*ChecksumTablesResponse)(nil),       // 50: labfleet.agent.v1.ChecksumTablesResponse
+	(*TableChecksum)(nil),                // 51: labfleet.agent.v1.TableChecksum
+	(*LoadDumpResponse)(nil),             // 52: labfleet.agent.v1.LoadDumpResponse
+	nil,                                  // 53: labfleet.agent.v1.ContainerSpec.EnvEntry
+	nil,                                  // 54: labfleet.agent.v1.ContainerSpec.SecretEnvEntry
+	nil,                                  // 55: labfleet.agent.v1.ContainerSpec.LabelsEntry
+	(*timestamppb.Timestamp)(nil),        // 56: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),          // 57: google.protobuf.Duration
 }
 var file_labfleet_agent_v1_agent_proto_depIdxs = []int32{
-	53, // 0: labfleet.agent.v1.GetInfoResponse.started_at:type_name -> google.protobuf.Timestamp
-	54, // 1: labfleet.agent.v1.GetInfoResponse.uptime:type_name -> google.protobuf.Duration
+	56, // 0: labfleet.agent.v1.GetInfoResponse.started_at:type_name -> google.protobuf.Timestamp
+	57, // 1: labfleet.agent.v1.GetInfoResponse.uptime:type_name -> google.protobuf.Duration
 	10, // 2: labfleet.agent.v1.GetInfoResponse.docker:type_name -> labfleet.agent.v1.DockerInfo
 	11, // 3: labfleet.agent.v1.GetInfoResponse.mariadb:type_name -> labfleet.agent.v1.MariaDBInfo
 	14, // 4: labfleet.agent.v1.GetNodeStatsResponse.memory:type_name -> labfleet.agent.v1.MemoryStats
 	15, // 5: labfleet.agent.v1.GetNodeStatsResponse.disks:type_name -> labfleet.agent.v1.DiskUsage
-	53, // 6: labfleet.agent.v1.GetNodeStatsResponse.collected_at:type_name -> google.protobuf.Timestamp
+	56, // 6: labfleet.agent.v1.GetNodeStatsResponse.collected_at:type_name -> google.protobuf.Timestamp
 	17, // 7: labfleet.agent.v1.DeployRequest.spec:type_name -> labfleet.agent.v1.ContainerSpec
 	20, // 8: labfleet.agent.v1.DeployRequest.health:type_name -> labfleet.agent.v1.HealthCheck
 	21, // 9: labfleet.agent.v1.DeployRequest.registry_auth:type_name -> labfleet.agent.v1.RegistryAuth
 	1,  // 10: labfleet.agent.v1.DeployRequest.strategy:type_name -> labfleet.agent.v1.DeployStrategy
 	0,  // 11: labfleet.agent.v1.DeployRequest.pull_policy:type_name -> labfleet.agent.v1.PullPolicy
 	18, // 12: labfleet.agent.v1.ContainerSpec.ports:type_name -> labfleet.agent.v1.PortMapping
-	50, // 13: labfleet.agent.v1.ContainerSpec.env:type_name -> labfleet.agent.v1.ContainerSpec.EnvEntry
-	51, // 14: labfleet.agent.v1.ContainerSpec.secret_env:type_name -> labfleet.agent.v1.ContainerSpec.SecretEnvEntry
+	53, // 13: labfleet.agent.v1.ContainerSpec.env:type_name -> labfleet.agent.v1.ContainerSpec.EnvEntry
+	54, // 14: labfleet.agent.v1.ContainerSpec.secret_env:type_name -> labfleet.agent.v1.ContainerSpec.SecretEnvEntry
 	19, // 15: labfleet.agent.v1.ContainerSpec.mounts:type_name -> labfleet.agent.v1.Mount
-	52, // 16: labfleet.agent.v1.ContainerSpec.labels:type_name -> labfleet.agent.v1.ContainerSpec.LabelsEntry
-	54, // 17: labfleet.agent.v1.ContainerSpec.stop_timeout:type_name -> google.protobuf.Duration
+	55, // 16: labfleet.agent.v1.ContainerSpec.labels:type_name -> labfleet.agent.v1.ContainerSpec.LabelsEntry
+	57, // 17: labfleet.agent.v1.ContainerSpec.stop_timeout:type_name -> google.protobuf.Duration
 	2,  // 18: labfleet.agent.v1.Mount.type:type_name -> labfleet.agent.v1.MountType
 	3,  // 19: labfleet.agent.v1.HealthCheck.type:type_name -> labfleet.agent.v1.HealthCheckType
-	54, // 20: labfleet.agent.v1.HealthCheck.timeout:type_name -> google.protobuf.Duration
-	54, // 21: labfleet.agent.v1.HealthCheck.interval:type_name -> google.protobuf.Duration
+	57, // 20: labfleet.agent.v1.HealthCheck.timeout:type_name -> google.protobuf.Duration
+	57, // 21: labfleet.agent.v1.HealthCheck.interval:type_name -> google.protobuf.Duration
 	25, // 22: labfleet.agent.v1.DeployResponse.event:type_name -> labfleet.agent.v1.DeployEvent
 	26, // 23: labfleet.agent.v1.DeployResponse.result:type_name -> labfleet.agent.v1.DeployResult
 	20, // 24: labfleet.agent.v1.RollbackRequest.health:type_name -> labfleet.agent.v1.HealthCheck
 	25, // 25: labfleet.agent.v1.RollbackResponse.event:type_name -> labfleet.agent.v1.DeployEvent
 	26, // 26: labfleet.agent.v1.RollbackResponse.result:type_name -> labfleet.agent.v1.DeployResult
-	53, // 27: labfleet.agent.v1.DeployEvent.time:type_name -> google.protobuf.Timestamp
+	56, // 27: labfleet.agent.v1.DeployEvent.time:type_name -> google.protobuf.Timestamp
 	4,  // 28: labfleet.agent.v1.DeployEvent.phase:type_name -> labfleet.agent.v1.DeployPhase
 	6,  // 29: labfleet.agent.v1.DeployResult.kind:type_name -> labfleet.agent.v1.DeployKind
 	5,  // 30: labfleet.agent.v1.DeployResult.outcome:type_name -> labfleet.agent.v1.DeployOutcome
 	4,  // 31: labfleet.agent.v1.DeployResult.failed_phase:type_name -> labfleet.agent.v1.DeployPhase
-	53, // 32: labfleet.agent.v1.DeployResult.started_at:type_name -> google.protobuf.Timestamp
-	53, // 33: labfleet.agent.v1.DeployResult.finished_at:type_name -> google.protobuf.Timestamp
-	54, // 34: labfleet.agent.v1.DeployResult.duration:type_name -> google.protobuf.Duration
+	56, // 32: labfleet.agent.v1.DeployResult.started_at:type_name -> google.protobuf.Timestamp
+	56, // 33: labfleet.agent.v1.DeployResult.finished_at:type_name -> google.protobuf.Timestamp
+	57, // 34: labfleet.agent.v1.DeployResult.duration:type_name -> google.protobuf.Duration
 	31, // 35: labfleet.agent.v1.GetAppResponse.app:type_name -> labfleet.agent.v1.App
 	31, // 36: labfleet.agent.v1.ListAppsResponse.apps:type_name -> labfleet.agent.v1.App
 	7,  // 37: labfleet.agent.v1.App.health:type_name -> labfleet.agent.v1.AppHealth
-	53, // 38: labfleet.agent.v1.App.started_at:type_name -> google.protobuf.Timestamp
+	56, // 38: labfleet.agent.v1.App.started_at:type_name -> google.protobuf.Timestamp
 	18, // 39: labfleet.agent.v1.App.ports:type_name -> labfleet.agent.v1.PortMapping
 	26, // 40: labfleet.agent.v1.GetHistoryResponse.entries:type_name -> labfleet.agent.v1.DeployResult
 	35, // 41: labfleet.agent.v1.ConfigureReplicationRequest.settings:type_name -> labfleet.agent.v1.ServerSettings
@@ -4143,35 +4411,39 @@ var file_labfleet_agent_v1_agent_proto_depIdxs = []int32{
 	41, // 45: labfleet.agent.v1.ConfigureReplicationResponse.status:type_name -> labfleet.agent.v1.GetReplicationStatusResponse
 	42, // 46: labfleet.agent.v1.GetReplicationStatusResponse.server:type_name -> labfleet.agent.v1.ServerFacts
 	43, // 47: labfleet.agent.v1.GetReplicationStatusResponse.connections:type_name -> labfleet.agent.v1.ReplicationConnection
-	8,  // 48: labfleet.agent.v1.AgentService.GetInfo:input_type -> labfleet.agent.v1.GetInfoRequest
-	12, // 49: labfleet.agent.v1.AgentService.GetNodeStats:input_type -> labfleet.agent.v1.GetNodeStatsRequest
-	16, // 50: labfleet.agent.v1.AgentService.Deploy:input_type -> labfleet.agent.v1.DeployRequest
-	23, // 51: labfleet.agent.v1.AgentService.Rollback:input_type -> labfleet.agent.v1.RollbackRequest
-	27, // 52: labfleet.agent.v1.AgentService.GetApp:input_type -> labfleet.agent.v1.GetAppRequest
-	29, // 53: labfleet.agent.v1.AgentService.ListApps:input_type -> labfleet.agent.v1.ListAppsRequest
-	32, // 54: labfleet.agent.v1.AgentService.GetHistory:input_type -> labfleet.agent.v1.GetHistoryRequest
-	34, // 55: labfleet.agent.v1.AgentService.ConfigureReplication:input_type -> labfleet.agent.v1.ConfigureReplicationRequest
-	40, // 56: labfleet.agent.v1.AgentService.GetReplicationStatus:input_type -> labfleet.agent.v1.GetReplicationStatusRequest
-	44, // 57: labfleet.agent.v1.AgentService.VerifyReplication:input_type -> labfleet.agent.v1.VerifyReplicationRequest
-	46, // 58: labfleet.agent.v1.AgentService.DumpDatabases:input_type -> labfleet.agent.v1.DumpDatabasesRequest
-	48, // 59: labfleet.agent.v1.AgentService.LoadDump:input_type -> labfleet.agent.v1.LoadDumpRequest
-	9,  // 60: labfleet.agent.v1.AgentService.GetInfo:output_type -> labfleet.agent.v1.GetInfoResponse
-	13, // 61: labfleet.agent.v1.AgentService.GetNodeStats:output_type -> labfleet.agent.v1.GetNodeStatsResponse
-	22, // 62: labfleet.agent.v1.AgentService.Deploy:output_type -> labfleet.agent.v1.DeployResponse
-	24, // 63: labfleet.agent.v1.AgentService.Rollback:output_type -> labfleet.agent.v1.RollbackResponse
-	28, // 64: labfleet.agent.v1.AgentService.GetApp:output_type -> labfleet.agent.v1.GetAppResponse
-	30, // 65: labfleet.agent.v1.AgentService.ListApps:output_type -> labfleet.agent.v1.ListAppsResponse
-	33, // 66: labfleet.agent.v1.AgentService.GetHistory:output_type -> labfleet.agent.v1.GetHistoryResponse
-	38, // 67: labfleet.agent.v1.AgentService.ConfigureReplication:output_type -> labfleet.agent.v1.ConfigureReplicationResponse
-	41, // 68: labfleet.agent.v1.AgentService.GetReplicationStatus:output_type -> labfleet.agent.v1.GetReplicationStatusResponse
-	45, // 69: labfleet.agent.v1.AgentService.VerifyReplication:output_type -> labfleet.agent.v1.VerifyReplicationResponse
-	47, // 70: labfleet.agent.v1.AgentService.DumpDatabases:output_type -> labfleet.agent.v1.DumpDatabasesResponse
-	49, // 71: labfleet.agent.v1.AgentService.LoadDump:output_type -> labfleet.agent.v1.LoadDumpResponse
-	60, // [60:72] is the sub-list for method output_type
-	48, // [48:60] is the sub-list for method input_type
-	48, // [48:48] is the sub-list for extension type_name
-	48, // [48:48] is the sub-list for extension extendee
-	0,  // [0:48] is the sub-list for field type_name
+	57, // 48: labfleet.agent.v1.ChecksumTablesRequest.lock_wait:type_name -> google.protobuf.Duration
+	51, // 49: labfleet.agent.v1.ChecksumTablesResponse.tables:type_name -> labfleet.agent.v1.TableChecksum
+	8,  // 50: labfleet.agent.v1.AgentService.GetInfo:input_type -> labfleet.agent.v1.GetInfoRequest
+	12, // 51: labfleet.agent.v1.AgentService.GetNodeStats:input_type -> labfleet.agent.v1.GetNodeStatsRequest
+	16, // 52: labfleet.agent.v1.AgentService.Deploy:input_type -> labfleet.agent.v1.DeployRequest
+	23, // 53: labfleet.agent.v1.AgentService.Rollback:input_type -> labfleet.agent.v1.RollbackRequest
+	27, // 54: labfleet.agent.v1.AgentService.GetApp:input_type -> labfleet.agent.v1.GetAppRequest
+	29, // 55: labfleet.agent.v1.AgentService.ListApps:input_type -> labfleet.agent.v1.ListAppsRequest
+	32, // 56: labfleet.agent.v1.AgentService.GetHistory:input_type -> labfleet.agent.v1.GetHistoryRequest
+	34, // 57: labfleet.agent.v1.AgentService.ConfigureReplication:input_type -> labfleet.agent.v1.ConfigureReplicationRequest
+	40, // 58: labfleet.agent.v1.AgentService.GetReplicationStatus:input_type -> labfleet.agent.v1.GetReplicationStatusRequest
+	44, // 59: labfleet.agent.v1.AgentService.VerifyReplication:input_type -> labfleet.agent.v1.VerifyReplicationRequest
+	46, // 60: labfleet.agent.v1.AgentService.DumpDatabases:input_type -> labfleet.agent.v1.DumpDatabasesRequest
+	48, // 61: labfleet.agent.v1.AgentService.LoadDump:input_type -> labfleet.agent.v1.LoadDumpRequest
+	49, // 62: labfleet.agent.v1.AgentService.ChecksumTables:input_type -> labfleet.agent.v1.ChecksumTablesRequest
+	9,  // 63: labfleet.agent.v1.AgentService.GetInfo:output_type -> labfleet.agent.v1.GetInfoResponse
+	13, // 64: labfleet.agent.v1.AgentService.GetNodeStats:output_type -> labfleet.agent.v1.GetNodeStatsResponse
+	22, // 65: labfleet.agent.v1.AgentService.Deploy:output_type -> labfleet.agent.v1.DeployResponse
+	24, // 66: labfleet.agent.v1.AgentService.Rollback:output_type -> labfleet.agent.v1.RollbackResponse
+	28, // 67: labfleet.agent.v1.AgentService.GetApp:output_type -> labfleet.agent.v1.GetAppResponse
+	30, // 68: labfleet.agent.v1.AgentService.ListApps:output_type -> labfleet.agent.v1.ListAppsResponse
+	33, // 69: labfleet.agent.v1.AgentService.GetHistory:output_type -> labfleet.agent.v1.GetHistoryResponse
+	38, // 70: labfleet.agent.v1.AgentService.ConfigureReplication:output_type -> labfleet.agent.v1.ConfigureReplicationResponse
+	41, // 71: labfleet.agent.v1.AgentService.GetReplicationStatus:output_type -> labfleet.agent.v1.GetReplicationStatusResponse
+	45, // 72: labfleet.agent.v1.AgentService.VerifyReplication:output_type -> labfleet.agent.v1.VerifyReplicationResponse
+	47, // 73: labfleet.agent.v1.AgentService.DumpDatabases:output_type -> labfleet.agent.v1.DumpDatabasesResponse
+	52, // 74: labfleet.agent.v1.AgentService.LoadDump:output_type -> labfleet.agent.v1.LoadDumpResponse
+	50, // 75: labfleet.agent.v1.AgentService.ChecksumTables:output_type -> labfleet.agent.v1.ChecksumTablesResponse
+	63, // [63:76] is the sub-list for method output_type
+	50, // [50:63] is the sub-list for method input_type
+	50, // [50:50] is the sub-list for extension type_name
+	50, // [50:50] is the sub-list for extension extendee
+	0,  // [0:50] is the sub-list for field type_name
 }
 
 func init() { file_labfleet_agent_v1_agent_proto_init() }
@@ -4194,7 +4466,7 @@ func file_labfleet_agent_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_labfleet_agent_v1_agent_proto_rawDesc), len(file_labfleet_agent_v1_agent_proto_rawDesc)),
 			NumEnums:      8,
-			NumMessages:   45,
+			NumMessages:   48,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -39,6 +39,7 @@ const (
 	AgentService_VerifyReplication_FullMethodName    = "/labfleet.agent.v1.AgentService/VerifyReplication"
 	AgentService_DumpDatabases_FullMethodName        = "/labfleet.agent.v1.AgentService/DumpDatabases"
 	AgentService_LoadDump_FullMethodName             = "/labfleet.agent.v1.AgentService/LoadDump"
+	AgentService_ChecksumTables_FullMethodName       = "/labfleet.agent.v1.AgentService/ChecksumTables"
 )
 
 // AgentServiceClient is the client API for AgentService service.
@@ -79,6 +80,12 @@ type AgentServiceClient interface {
 	// replication from the dump's source starts exactly after it. It refuses
 	// a node that already has databases unless force is set.
 	LoadDump(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[LoadDumpRequest, LoadDumpResponse], error)
+	// ChecksumTables checksums every table of the node's own databases
+	// (CHECKSUM TABLE) with row counts, between two reads of gtid_binlog_pos,
+	// so that the caller can compare nodes at a known position. It changes
+	// nothing; `replication check` and `replication setup --start-at current`
+	// use it.
+	ChecksumTables(ctx context.Context, in *ChecksumTablesRequest, opts ...grpc.CallOption) (*ChecksumTablesResponse, error)
 }
 
 type agentServiceClient struct {
@@ -239,6 +246,16 @@ func (c *agentServiceClient) LoadDump(ctx context.Context, opts ...grpc.CallOpti
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type AgentService_LoadDumpClient = grpc.ClientStreamingClient[LoadDumpRequest, LoadDumpResponse]
 
+func (c *agentServiceClient) ChecksumTables(ctx context.Context, in *ChecksumTablesRequest, opts ...grpc.CallOption) (*ChecksumTablesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChecksumTablesResponse)
+	err := c.cc.Invoke(ctx, AgentService_ChecksumTables_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AgentServiceServer is the server API for AgentService service.
 // All implementations must embed UnimplementedAgentServiceServer
 // for forward compatibility.
@@ -277,6 +294,12 @@ type AgentServiceServer interface {
 	// replication from the dump's source starts exactly after it. It refuses
 	// a node that already has databases unless force is set.
 	LoadDump(grpc.ClientStreamingServer[LoadDumpRequest, LoadDumpResponse]) error
+	// ChecksumTables checksums every table of the node's own databases
+	// (CHECKSUM TABLE) with row counts, between two reads of gtid_binlog_pos,
+	// so that the caller can compare nodes at a known position. It changes
+	// nothing; `replication check` and `replication setup --start-at current`
+	// use it.
+	ChecksumTables(context.Context, *ChecksumTablesRequest) (*ChecksumTablesResponse, error)
 	mustEmbedUnimplementedAgentServiceServer()
 }
 
@@ -322,6 +345,9 @@ func (UnimplementedAgentServiceServer) DumpDatabases(*DumpDatabasesRequest, grpc
 }
 func (UnimplementedAgentServiceServer) LoadDump(grpc.ClientStreamingServer[LoadDumpRequest, LoadDumpResponse]) error {
 	return status.Error(codes.Unimplemented, "method LoadDump not implemented")
+}
+func (UnimplementedAgentServiceServer) ChecksumTables(context.Context, *ChecksumTablesRequest) (*ChecksumTablesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ChecksumTables not implemented")
 }
 func (UnimplementedAgentServiceServer) mustEmbedUnimplementedAgentServiceServer() {}
 func (UnimplementedAgentServiceServer) testEmbeddedByValue()                      {}
@@ -528,6 +554,24 @@ func _AgentService_LoadDump_Handler(srv interface{}, stream grpc.ServerStream) e
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type AgentService_LoadDumpServer = grpc.ClientStreamingServer[LoadDumpRequest, LoadDumpResponse]
 
+func _AgentService_ChecksumTables_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ChecksumTablesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServiceServer).ChecksumTables(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AgentService_ChecksumTables_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServiceServer).ChecksumTables(ctx, req.(*ChecksumTablesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AgentService_ServiceDesc is the grpc.ServiceDesc for AgentService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -566,6 +610,10 @@ var AgentService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "VerifyReplication",
 			Handler:    _AgentService_VerifyReplication_Handler,
+		},
+		{
+			MethodName: "ChecksumTables",
+			Handler:    _AgentService_ChecksumTables_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
