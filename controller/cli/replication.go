@@ -29,15 +29,15 @@ func newReplicationCmd(g *globals) *cobra.Command {
 		Short:   "Set up and report MariaDB replication between the nodes",
 		Example: "  labcontroller -i inventory.ini replication setup\n  labcontroller -i inventory.ini replication status --max-lag 30s",
 	}
-	c.AddCommand(newReplicationSetupCmd(g), newReplicationStatusCmd(g))
+	c.AddCommand(newReplicationSetupCmd(g), newReplicationStatusCmd(g), newReplicationCheckCmd(g))
 	return c
 }
 
 func newReplicationSetupCmd(g *globals) *cobra.Command {
 	var (
-		mode, user, host, pwFile, stateDir, seedFrom string
-		timeout                                      time.Duration
-		dryRun, force                                bool
+		mode, user, host, pwFile, stateDir, seedFrom, startAt string
+		timeout, lockWait                                     time.Duration
+		dryRun, force                                         bool
 	)
 	cmd := &cobra.Command{
 		Use:   "setup [--mode master-master|primary-replica]",
@@ -53,9 +53,20 @@ func newReplicationSetupCmd(g *globals) *cobra.Command {
   4. points a named GTID connection (CHANGE MASTER 'peer' ... MASTER_USE_GTID=slave_pos)
      at every other node (master-master) or at the first node (primary-replica), starts it,
      waits until both threads run and proves rows flow with a marker row per node.
-With --seed-from NODE, the other nodes (which must be empty) first get NODE's databases
-through the agents (mariadb-dump --single-transaction --gtid, loaded outside the binlog,
-gtid_slave_pos set to the dump's position), so replication starts right after the dump.
+Before it changes anything, setup compares every node's GTID history with its peers'. A
+node that has never applied a peer's history (every server has some: its own accounts
+and databases, written before replication) would replay it and stop with errors such as
+1396 (CREATE USER failed). Setup refuses that, naming the node and the GTID ranges, unless
+one of these says what to do:
+  --seed-from NODE      the other nodes first get NODE's databases through the agents
+                        (mariadb-dump --single-transaction --gtid, loaded outside the binlog,
+                        gtid_slave_pos set to the dump's position), so replication starts right
+                        after the dump. They must hold no databases of their own (system schemas
+                        and locally created accounts are fine), or --force.
+  --start-at current    every new connection starts at its peer's current position, as the
+                        manual procedure did with SHOW MASTER STATUS, skipping the history
+                        before it. Allowed only when the nodes' own databases are identical,
+                        which setup proves first with CHECKSUM TABLE, naming any table that differs.
 Re-running on a healthy set changes nothing and says so; on a broken one (a stopped
 thread, a changed password, a missing connection) it repairs it. It never runs
 RESET MASTER or drops data. A node's MariaDB is reached by the others at the host var
@@ -63,11 +74,18 @@ mariadb_host (default ansible_host) and mariadb_port (default 3306).`,
 		Example: `  labcontroller -i inventory.ini replication setup
   labcontroller -i inventory.ini replication setup --dry-run
   labcontroller -i inventory.ini replication setup --seed-from node1
+  labcontroller -i inventory.ini replication setup --start-at current
   labcontroller -i inventory.ini replication setup --mode primary-replica --repl-password-file /etc/labfleet/repl.pass`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if mode != replication.MasterMaster && mode != replication.PrimaryReplica {
 				return usageErr("--mode %q: use master-master or primary-replica", mode)
+			}
+			if startAt != "" && startAt != replication.StartAtCurrent {
+				return usageErr("--start-at %q: the only choice is %q (start each new connection at its peer's current position)", startAt, replication.StartAtCurrent)
+			}
+			if startAt != "" && seedFrom != "" {
+				return usageErr("--start-at and --seed-from are two different ways forward: choose one")
 			}
 			nodes, err := g.nodes()
 			if err != nil {
@@ -89,7 +107,7 @@ mariadb_host (default ansible_host) and mariadb_port (default 3306).`,
 			t0 := time.Now()
 			rep, err := replication.Setup(cmd.Context(), members, replication.Options{
 				Mode: mode, ReplUser: user, ReplPassword: pw, ReplHost: host, Timeout: timeout, DryRun: dryRun,
-				SeedFrom: seedFrom, Force: force,
+				SeedFrom: seedFrom, Force: force, StartAt: startAt, LockWait: lockWait,
 				Out: func(node, msg string) { fmt.Fprintf(out, "[%s %5.1fs] %s\n", node, time.Since(t0).Seconds(), msg) },
 			})
 			if rep != nil && len(rep.Nodes) > 0 {
@@ -125,7 +143,100 @@ mariadb_host (default ansible_host) and mariadb_port (default 3306).`,
 	f.BoolVar(&dryRun, "dry-run", false, "report what would change, changing nothing")
 	f.StringVar(&seedFrom, "seed-from", "", "load this node's databases (mariadb-dump --gtid) into the other nodes that do not replicate from it yet; they must be empty")
 	f.BoolVar(&force, "force", false, "with --seed-from: load even into a node that has databases; those the dump contains are dropped and replaced")
+	f.StringVar(&startAt, "start-at", "", "\"current\": start new connections at the peer's current GTID position, skipping its earlier history (the data must be identical; checked with CHECKSUM TABLE)")
+	f.DurationVar(&lockWait, "lock-wait", 10*time.Second, "with --start-at current: how long a checksum waits for a locked table")
 	return cmd
+}
+
+func newReplicationCheckCmd(g *globals) *cobra.Command {
+	var lockWait time.Duration
+	var attempts int
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "Compare the nodes' data and GTID histories; exit 0 consistent, 1 diverged, 2 undetermined",
+		Long: `check changes nothing. Through each node's agent it checksums every table of the
+nodes' own databases (CHECKSUM TABLE and row counts) and compares them, names every table
+that differs or is missing on a node, looks for errant transactions (a node writing in a
+domain another node owns, or ahead of the domain's owner) and reports each connection's
+lag in transactions (what its master wrote in its own domain that the node has not applied).
+While replication is busy it retries (--attempts), so a row still on its way is not reported
+as a difference; the result says whether the snapshot settled.
+Exit 0: consistent. 1: diverged (tables or GTIDs named). 2: a node could not be checked.`,
+		Example: `  labcontroller -i inventory.ini replication check
+  labcontroller -i inventory.ini replication check -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(g); err != nil {
+				return err
+			}
+			nodes, err := g.nodes()
+			if err != nil {
+				return err
+			}
+			members, closeAll, err := members(nodes)
+			if err != nil {
+				return err
+			}
+			defer closeAll()
+			rep, err := replication.Check(cmd.Context(), members, replication.CheckOptions{Attempts: attempts, LockWait: lockWait})
+			if err != nil {
+				return undetermined{err: fmt.Errorf("replication check: %w", err)}
+			}
+			return printCheck(cmd, g.output, rep)
+		},
+	}
+	cmd.Flags().DurationVar(&lockWait, "lock-wait", 10*time.Second, "how long a checksum waits for a table another session has locked")
+	cmd.Flags().IntVar(&attempts, "attempts", 5, "snapshots to take while replication is busy before reporting what differs")
+	return cmd
+}
+
+func printCheck(cmd *cobra.Command, format string, rep *replication.CheckReport) error {
+	out := cmd.OutOrStdout()
+	if format == "json" {
+		writeJSON(out, rep)
+	} else {
+		fmt.Fprintf(out, "nodes: %s; %d tables compared", strings.Join(rep.Nodes, ", "), rep.Tables)
+		if !rep.Settled {
+			fmt.Fprint(out, " (replication was busy: a difference may still be on its way; re-run to confirm)")
+		}
+		fmt.Fprintln(out)
+		for _, d := range rep.Diffs {
+			fmt.Fprintf(out, "DIFFERS   %s\n", d)
+		}
+		for _, u := range rep.Unreadable {
+			fmt.Fprintf(out, "UNCHECKED %s\n", u)
+		}
+		for _, e := range rep.Errant {
+			fmt.Fprintf(out, "ERRANT    %s\n", e)
+		}
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NODE\tCONNECTION\tRUNNING\tBEHIND_TRX\tBEHIND_SECONDS")
+		for _, l := range rep.Lag {
+			secs := "NULL"
+			if l.Seconds != nil {
+				secs = fmt.Sprint(*l.Seconds)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%v\t%d\t%s\n", l.Node, l.Connection, l.Running, l.Transactions, secs)
+		}
+		tw.Flush()
+	}
+	var bad []string
+	if n := len(rep.Diffs); n > 0 {
+		bad = append(bad, fmt.Sprintf("%d table(s) differ", n))
+	}
+	if n := len(rep.Errant); n > 0 {
+		bad = append(bad, fmt.Sprintf("%d errant transaction(s)", n))
+	}
+	if len(bad) > 0 {
+		return failed{msg: "replication check: diverged: " + strings.Join(bad, ", ")}
+	}
+	if len(rep.Unreadable) > 0 {
+		return undetermined{err: fmt.Errorf("replication check: %d table(s) could not be checksummed (see UNCHECKED)", len(rep.Unreadable))}
+	}
+	if format != "json" {
+		fmt.Fprintln(out, "consistent")
+	}
+	return nil
 }
 
 // replPassword reads the password file, or the stored one, or makes one.

@@ -45,6 +45,13 @@ type failed struct{ msg string }
 
 func (f failed) Error() string { return f.msg }
 
+// undetermined is a check that could not reach a verdict (a node did not
+// answer): exit 2, so that a CI gate tells it from "diverged" (1).
+type undetermined struct{ err error }
+
+func (u undetermined) Error() string { return u.err.Error() }
+func (u undetermined) Unwrap() error { return u.err }
+
 // globals are the flags every command shares.
 type globals struct {
 	inventory string
@@ -81,7 +88,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "labcontroller: %s\n", m)
 		}
 		return ExitFailed
-	case errors.As(err, new(*usageError)):
+	case errors.As(err, new(*usageError)), errors.As(err, new(undetermined)):
 		fmt.Fprintf(stderr, "labcontroller: %s\n", err)
 		return ExitUsage
 	default:

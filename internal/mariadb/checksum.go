@@ -114,33 +114,58 @@ func (m *Manager) tables(ctx context.Context, conn *sql.Conn, dbs []string) ([]T
 // quoteIdent quotes a database or table name for SQL.
 func quoteIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
 
-// checksumTable fills t; table-level problems go into t.Err.
+// checksumTable fills t; table-level problems go into t.Err. MariaDB
+// reports some of them (a lock wait that timed out) not as an error but
+// as a NULL checksum with a warning, so both paths are read.
 func (m *Manager) checksumTable(ctx context.Context, conn *sql.Conn, t *TableSum, lockWait time.Duration) error {
 	name := quoteIdent(t.Database) + "." + quoteIdent(t.Table)
 	var tbl string
 	var sum sql.NullInt64
 	err := conn.QueryRowContext(ctx, "CHECKSUM TABLE "+name).Scan(&tbl, &sum)
-	if err == nil && sum.Valid {
+	if err == nil && !sum.Valid {
+		code, msg := lastWarning(ctx, conn)
+		t.Err = tableProblem(code, msg, t.Database, lockWait)
+		return nil
+	}
+	if err == nil {
 		t.Checksum = uint64(sum.Int64)
 		err = conn.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+name).Scan(&t.Rows)
-	} else if err == nil {
-		t.Err = "CHECKSUM TABLE returned NULL (the table was dropped meanwhile, or its engine cannot checksum)"
-		return nil
 	}
 	var me *mysql.MySQLError
 	switch {
 	case err == nil:
 		return nil
-	case errors.As(err, &me) && (me.Number == 1205 || me.Number == 1213):
-		t.Err = fmt.Sprintf("locked by another session for longer than %s (lock_wait_timeout); retry when the lock is released, or raise --lock-wait", lockWait)
-		return nil
-	case errors.As(err, &me) && (me.Number == 1142 || me.Number == 1143 || me.Number == 1044):
-		t.Err = fmt.Sprintf("the agent's MariaDB user may not read it (%s); CHECKSUM TABLE needs SELECT: GRANT SELECT ON %s.* TO the agent's user",
-			me.Message, quoteIdent(t.Database))
-		return nil
 	case errors.As(err, &me):
-		t.Err = fmt.Sprintf("MariaDB error %d: %s", me.Number, me.Message)
+		t.Err = tableProblem(int(me.Number), me.Message, t.Database, lockWait)
 		return nil
 	}
 	return m.wrap("CHECKSUM TABLE "+t.Name(), err)
+}
+
+// lastWarning is the session's last warning (code 0 when there is none).
+func lastWarning(ctx context.Context, conn *sql.Conn) (int, string) {
+	rows, err := conn.QueryContext(ctx, "SHOW WARNINGS")
+	if err != nil {
+		return 0, ""
+	}
+	defer rows.Close()
+	code, msg := 0, ""
+	for rows.Next() {
+		var level string
+		_ = rows.Scan(&level, &code, &msg)
+	}
+	return code, msg
+}
+
+// tableProblem says what a MariaDB error or warning means for one table.
+func tableProblem(code int, msg, db string, lockWait time.Duration) string {
+	switch code {
+	case 1205, 1213:
+		return fmt.Sprintf("locked by another session for longer than %s (lock_wait_timeout); retry when the lock is released, or raise --lock-wait", lockWait)
+	case 1142, 1143, 1044:
+		return fmt.Sprintf("the agent's MariaDB user may not read it (%s); CHECKSUM TABLE needs SELECT: GRANT SELECT ON %s.* TO the agent's user", msg, quoteIdent(db))
+	case 0:
+		return "CHECKSUM TABLE returned NULL without a reason (the table was dropped meanwhile, or its engine cannot checksum)"
+	}
+	return fmt.Sprintf("MariaDB error %d: %s", code, msg)
 }

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/labfleet/labfleet/internal/gtid"
 	agentv1 "github.com/labfleet/labfleet/proto/labfleet/agent/v1"
 )
 
@@ -53,6 +54,11 @@ type Options struct {
 	SeedFrom string
 	// Force lets seeding replace databases that already exist on a target.
 	Force bool
+	// StartAt is "" (refuse to replay a peer's pre-setup history) or
+	// StartAtCurrent (skip it, once checksums prove the data identical).
+	StartAt string
+	// LockWait bounds how long a checksum waits for one locked table.
+	LockWait time.Duration
 	// Out receives the progress, one line per step.
 	Out func(node, msg string)
 }
@@ -91,12 +97,33 @@ func Setup(ctx context.Context, members []Member, o Options) (*Report, error) {
 	if o.SeedFrom != "" && !slices.ContainsFunc(members, func(m Member) bool { return m.Name == o.SeedFrom }) {
 		return nil, fmt.Errorf("%w: --seed-from %s is not one of the selected nodes", ErrPreflight, o.SeedFrom)
 	}
-	facts, err := preflight(ctx, members, o)
+	if o.StartAt != "" && o.StartAt != StartAtCurrent {
+		return nil, fmt.Errorf("%w: --start-at %q: the only choice is %q", ErrPreflight, o.StartAt, StartAtCurrent)
+	}
+	st, err := preflight(ctx, members, o)
 	if err != nil {
 		return nil, err
 	}
+	facts := make([]*agentv1.ServerFacts, len(st))
+	binlogPos := make([]string, len(st))
+	for i, s := range st {
+		facts[i], binlogPos[i] = s.GetServer(), s.GetServer().GetGtidBinlogPos()
+	}
+	hist, err := checkHistory(members, st, o)
+	if err != nil {
+		return nil, err
+	}
+	if o.StartAt == StartAtCurrent && len(hist.unapplied()) > 0 {
+		if binlogPos, err = provenIdentical(ctx, members, o); err != nil {
+			return nil, err
+		}
+	}
+	starts := hist.startPositions(st, binlogPos)
 	rep := &Report{}
 	reqs := desired(members, facts, o)
+	for i := range reqs {
+		reqs[i].StartGtidSlavePos = starts[i]
+	}
 	// Two passes: every node's settings and account first, then the
 	// connections, so no IO thread meets a peer without its account yet
 	// (it would wait MASTER_CONNECT_RETRY before trying again).
@@ -117,7 +144,7 @@ func Setup(ctx context.Context, members []Member, o Options) (*Report, error) {
 				return rep, fmt.Errorf("%s: %w", m.Name, err)
 			}
 			for _, c := range resp.GetChanges() {
-				if pass == 1 && !strings.HasPrefix(c.GetAction(), "connection ") {
+				if pass == 1 && !strings.HasPrefix(c.GetAction(), "connection ") && c.GetAction() != "gtid_slave_pos" {
 					continue // already reported in the first pass
 				}
 				verb := "ok     "
@@ -175,8 +202,8 @@ func desired(members []Member, facts []*agentv1.ServerFacts, o Options) []*agent
 }
 
 // preflight checks every node before anything changes.
-func preflight(ctx context.Context, members []Member, o Options) ([]*agentv1.ServerFacts, error) {
-	facts := make([]*agentv1.ServerFacts, len(members))
+func preflight(ctx context.Context, members []Member, o Options) ([]*agentv1.GetReplicationStatusResponse, error) {
+	sts := make([]*agentv1.GetReplicationStatusResponse, len(members))
 	var problems []string
 	ids := map[uint32][]string{}
 	for i, m := range members {
@@ -188,9 +215,9 @@ func preflight(ctx context.Context, members []Member, o Options) ([]*agentv1.Ser
 			continue
 		}
 		f := st.GetServer()
-		facts[i] = f
-		o.Out(m.Name, fmt.Sprintf("preflight: MariaDB %s, server_id %d, log_bin %v, log_slave_updates %v, binlog_format %s, gtid_binlog_pos %q",
-			f.GetVersion(), f.GetServerId(), f.GetLogBin(), f.GetLogSlaveUpdates(), f.GetBinlogFormat(), f.GetGtidBinlogPos()))
+		sts[i] = st
+		o.Out(m.Name, fmt.Sprintf("preflight: MariaDB %s, server_id %d, log_bin %v, log_slave_updates %v, binlog_format %s, gtid_binlog_pos %q, gtid_slave_pos %q",
+			f.GetVersion(), f.GetServerId(), f.GetLogBin(), f.GetLogSlaveUpdates(), f.GetBinlogFormat(), f.GetGtidBinlogPos(), f.GetGtidSlavePos()))
 		if !f.GetLogBin() || !f.GetLogSlaveUpdates() {
 			problems = append(problems, fmt.Sprintf("%s: log_bin=%v log_slave_updates=%v; add to its my.cnf [mariadb] section:\n    log_bin = mysql-bin\n    log_slave_updates = ON\n  and restart MariaDB (neither can change at run time)",
 				m.Name, f.GetLogBin(), f.GetLogSlaveUpdates()))
@@ -211,7 +238,48 @@ func preflight(ctx context.Context, members []Member, o Options) ([]*agentv1.Ser
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("%w:\n  %s", ErrPreflight, strings.Join(problems, "\n  "))
 	}
-	return facts, nil
+	return sts, nil
+}
+
+// checkHistory classifies every connection of the set, reports it, and
+// refuses (before any change) what would replay history or needs a
+// seed target that is not empty.
+func checkHistory(members []Member, st []*agentv1.GetReplicationStatusResponse, o Options) (History, error) {
+	h := classify(members, st, o.Mode)
+	for _, p := range h.Pairs {
+		msg := fmt.Sprintf("preflight: from %s: %s", members[p.Peer].Name, p.Situation)
+		if len(p.Missing) > 0 {
+			msg += ": " + gtid.Ranges(p.Missing)
+		}
+		o.Out(members[p.Receiver].Name, msg)
+	}
+	for _, c := range h.Conflicts {
+		if h.legacy(c.Domain) {
+			o.Out(members[0].Name, fmt.Sprintf("preflight: domain %d was written on %s before replication; each side's history there stays its own",
+				c.Domain, strings.Join(c.Writers, " and ")))
+		}
+	}
+	seeded := map[int]bool{}
+	var problems []string
+	if o.SeedFrom != "" {
+		for i, m := range members {
+			if m.Name == o.SeedFrom || slices.ContainsFunc(st[i].GetConnections(), func(c *agentv1.ReplicationConnection) bool {
+				return c.GetConnectionName() == o.SeedFrom
+			}) {
+				continue
+			}
+			seeded[i] = true
+			if dbs := st[i].GetServer().GetUserDatabases(); len(dbs) > 0 && !o.Force {
+				problems = append(problems, fmt.Sprintf("%s cannot be seeded from %s: it holds databases of its own (%s); only system schemas and accounts count as empty. "+
+					"Move them away, or pass --force to replace those the dump contains", m.Name, o.SeedFrom, strings.Join(dbs, ", ")))
+			}
+		}
+	}
+	problems = append(problems, h.refusal(members, o, seeded)...)
+	if len(problems) > 0 {
+		return h, fmt.Errorf("%w:\n  %s", ErrPreflight, strings.Join(problems, "\n  "))
+	}
+	return h, nil
 }
 
 // mycnf is the my.cnf section that keeps a node's settings across restarts.
