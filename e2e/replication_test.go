@@ -245,7 +245,7 @@ func TestReplication_SeedAnEmptyPeer(t *testing.T) {
 	busy.db1.Exec(t, "CREATE DATABASE app")
 	busy.db2.Exec(t, "CREATE DATABASE other")
 	r = busy.setup(t, "--seed-from", "node1")
-	if r.Code != 1 || !strings.Contains(r.Stderr, "already has databases (other)") || !strings.Contains(r.Stderr, "--force") {
+	if r.Code != 1 || !strings.Contains(r.Stderr, "holds databases of its own (other)") || !strings.Contains(r.Stderr, "nothing was changed") || !strings.Contains(r.Stderr, "--force") {
 		t.Fatalf("seeding a node with data: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 }

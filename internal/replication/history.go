@@ -61,6 +61,10 @@ type History struct {
 	Errant []string
 	// Owned maps each domain setup assigns to its member index.
 	Owned map[uint32]int
+	// Seeded are the members a --seed-from run loads; their start
+	// position comes from the dump.
+	Seeded   map[int]bool
+	SeedFrom string
 }
 
 // sources lists the members member i replicates from in mode.
@@ -211,14 +215,9 @@ func (h History) refusal(members []Member, o Options, seeded map[int]bool) []str
 	return problems
 }
 
-// startPositions is, per member, the GTIDs to merge into its
-// gtid_slave_pos so that no new connection replays pre-setup history:
-// for every legacy domain, the newest GTID any member has in it. Every
-// member gets the same GTID for a domain, so that each master either has
-// it in its binlog or holds it as its own gtid_slave_pos, which MariaDB
-// accepts from a connecting replica (gtid_strict_mode off, the default).
-// Only needed when some new connection would replay legacy history.
-func (h History) startPositions(st []*agentv1.GetReplicationStatusResponse, binlogPos []string) []string {
+// legacyNeeded lists the legacy domains some new connection would
+// replay, ascending.
+func (h History) legacyNeeded() []uint32 {
 	need := map[uint32]bool{}
 	for _, p := range h.unapplied() {
 		for _, m := range p.Missing {
@@ -227,33 +226,76 @@ func (h History) startPositions(st []*agentv1.GetReplicationStatusResponse, binl
 			}
 		}
 	}
+	out := make([]uint32, 0, len(need))
+	for d := range need {
+		out = append(out, d)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// startPositions is, per member, the GTIDs to merge into its
+// gtid_slave_pos so that no new connection replays pre-setup history: for
+// every legacy domain, the exact last GTID of the one peer that has history
+// in it, as the manual procedure took it from SHOW MASTER STATUS. MariaDB
+// accepts a start position only if each master has that GTID in its binlog
+// (gtid_strict_mode off or on), so a member whose masters have different
+// pre-setup histories in one domain cannot start at "current" on all of
+// them: that is refused, naming the domain.
+func (h History) startPositions(members []Member, st []*agentv1.GetReplicationStatusResponse, binlogPos []string, mode string) ([]string, error) {
 	out := make([]string, len(st))
+	need := h.legacyNeeded()
 	if len(need) == 0 {
-		return out
+		return out, nil
 	}
-	newest := map[uint32]gtid.GTID{}
+	pos := make([]gtid.List, len(st))
 	for i := range st {
-		pos, _ := gtid.Parse(binlogPos[i])
-		for d := range need {
-			if g, ok := pos.Last(d); ok && g.Seq > newest[d].Seq {
-				newest[d] = g
-			}
-		}
+		pos[i], _ = gtid.Parse(binlogPos[i])
 	}
+	var problems []string
 	for i, s := range st {
 		slave, _ := gtid.Parse(s.GetServer().GetGtidSlavePos())
-		var set gtid.List
-		for d, g := range newest {
+		var parts []string
+		for _, d := range need {
+			var from []int
+			for _, j := range sources(mode, len(members), i) {
+				if g, ok := pos[j].Last(d); ok && g.Server != s.GetServer().GetServerId() {
+					from = append(from, j)
+				}
+			}
+			if h.Seeded[i] {
+				// The dump sets the seed source's position; any other
+				// master with history of its own here cannot match it.
+				from = slices.DeleteFunc(from, func(j int) bool { return members[j].Name == h.SeedFrom })
+				if len(from) == 0 {
+					continue
+				}
+				from = append(from, slices.IndexFunc(members, func(m Member) bool { return m.Name == h.SeedFrom }))
+			}
+			switch {
+			case len(from) == 0:
+				continue
+			case len(from) > 1:
+				var names []string
+				for _, j := range from {
+					g, _ := pos[j].Last(d)
+					names = append(names, fmt.Sprintf("%s (%s)", members[j].Name, g))
+				}
+				problems = append(problems, fmt.Sprintf("%s would replicate from %s, which each have their own history in domain %d from before replication; "+
+					"MariaDB starts a connection only at a GTID its master has in its binlog, and no one GTID is in all of them. "+
+					"labfleet cannot yet start such a node without replaying one of those histories (see docs/replication.md, \"A third node\")",
+					members[i].Name, strings.Join(names, " and "), d))
+				continue
+			}
+			g, _ := pos[from[0]].Last(d)
 			if have, ok := slave.Last(d); !ok || have != g {
-				set = append(set, g)
+				parts = append(parts, g.String())
 			}
 		}
-		var parts []string
-		for _, g := range set {
-			parts = append(parts, g.String())
-		}
-		slices.Sort(parts)
 		out[i] = strings.Join(parts, ",")
 	}
-	return out
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("%w:\n  %s", ErrPreflight, strings.Join(problems, "\n  "))
+	}
+	return out, nil
 }

@@ -118,7 +118,10 @@ func Setup(ctx context.Context, members []Member, o Options) (*Report, error) {
 			return nil, err
 		}
 	}
-	starts := hist.startPositions(st, binlogPos)
+	starts, err := hist.startPositions(members, st, binlogPos, o.Mode)
+	if err != nil {
+		return nil, err
+	}
 	rep := &Report{}
 	reqs := desired(members, facts, o)
 	for i := range reqs {
@@ -275,6 +278,7 @@ func checkHistory(members []Member, st []*agentv1.GetReplicationStatusResponse, 
 			}
 		}
 	}
+	h.Seeded, h.SeedFrom = seeded, o.SeedFrom
 	problems = append(problems, h.refusal(members, o, seeded)...)
 	if len(problems) > 0 {
 		return h, fmt.Errorf("%w:\n  %s", ErrPreflight, strings.Join(problems, "\n  "))
