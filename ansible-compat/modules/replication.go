@@ -26,6 +26,10 @@ func init() {
 			Option{Name: "repl_password", Kind: Str, Secret: true},
 			Option{Name: "repl_host", Kind: Str, Default: "%"},
 			Option{Name: "wait_timeout", Kind: Seconds, Default: 30 * time.Second},
+			// How to treat each node's history from before replication; see docs/replication.md.
+			Option{Name: "start_at", Kind: Str, Choices: []string{"", replication.StartAtCurrent}},
+			Option{Name: "seed_from", Kind: Str},
+			Option{Name: "force", Kind: Bool},
 		),
 		Run: runReplication,
 	})
@@ -105,6 +109,7 @@ func replicationSetup(ctx context.Context, p *Params) *Result {
 	rep, err := replication.Setup(ctx, members, replication.Options{
 		Mode: p.Str("mode"), ReplUser: p.Str("repl_user"), ReplPassword: pw, ReplHost: p.Str("repl_host"),
 		Timeout: p.Duration("wait_timeout"), DryRun: p.CheckMode,
+		StartAt: p.Str("start_at"), SeedFrom: p.Str("seed_from"), Force: p.Bool("force"),
 		Out: func(node, msg string) {
 			lines = append(lines, fmt.Sprintf("[%s %5.1fs] %s", node, time.Since(t0).Seconds(), msg))
 		},
