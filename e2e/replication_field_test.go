@@ -244,22 +244,41 @@ func TestReplicationField_ThirdNodeJoinsLater(t *testing.T) {
 	if r.Code != 1 || !strings.Contains(r.Stderr, "node3 has never applied node1's history") {
 		t.Fatalf("adding node3 without saying how: want exit 1, got %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
-	// Seeding node3 from node1 cannot start it at a GTID that node2 also
-	// has (node1 and node2 each keep their own domain-0 history): setup
-	// says so before it changes anything, and the running pair is untouched.
-	before := []string{serverState(t, l.dbs[0].DB(t)), serverState(t, l.dbs[1].DB(t)), serverState(t, l.dbs[2].DB(t))}
-	r = l.setup(t, "--seed-from", "node1")
-	if r.Code != 1 || !strings.Contains(r.Stderr, "node3 would replicate from") || !strings.Contains(r.Stderr, "own history in domain 0") {
-		t.Fatalf("node3 joins with --seed-from node1: want a refusal naming domain 0, got %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	before := serverState(t, l.dbs[2].DB(t))
+	if r := l.setup(t, "--seed-from", "node1"); r.Code != 0 || !strings.Contains(r.Stdout, "verified") || !strings.Contains(r.Stdout, "seed: loaded app from node1") {
+		t.Fatalf("node3 joins with --seed-from node1: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	} else if before == serverState(t, l.dbs[2].DB(t)) {
+		t.Fatal("node3 unchanged after joining")
 	}
-	for i, db := range l.dbs {
-		if after := serverState(t, db.DB(t)); after != before[i] {
-			t.Errorf("node%d changed although setup refused:\nbefore:\n%safter:\n%s", i+1, before[i], after)
-		}
+	l.dbs[0].Exec(t, "DELETE FROM app.items WHERE id >= 1000")
+	for _, db := range l.dbs {
+		d := db.DB(t)
+		eventually(t, "the delete reaches every node", func() bool { return count(t, d, "SELECT COUNT(*) FROM app.items WHERE id >= 1000") == 0 })
 	}
-	l.writeInventory(t, 2)
+	l.flows(t, 3)
 	if r := l.ctl(t, "replication", "check"); r.Code != 0 {
-		t.Fatalf("the pair after the refused join: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+		t.Fatalf("replication check of three: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	// Every connection runs, with no error, on every node.
+	if r := l.ctl(t, "replication", "status"); r.Code != 0 || strings.Count(r.Stdout, "Yes") != 12 {
+		t.Fatalf("status of three: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+}
+
+// TestReplicationField_ThreeFreshNodesAtOnce: three servers, each with its
+// own domain-0 history and the same data, set up in one run.
+func TestReplicationField_ThreeFreshNodesAtOnce(t *testing.T) {
+	l := newFieldLab(t, 3)
+	for _, db := range l.dbs {
+		appData(t, db, 4)
+	}
+	if r := l.setup(t, "--start-at", "current"); r.Code != 0 || !strings.Contains(r.Stdout, "verified") {
+		st := l.ctl(t, "replication", "status")
+		t.Fatalf("setup of three: exit %d\n%s%s\nstatus:\n%s%s", r.Code, r.Stdout, r.Stderr, st.Stdout, st.Stderr)
+	}
+	l.flows(t, 3)
+	if r := l.ctl(t, "replication", "check"); r.Code != 0 {
+		t.Fatalf("replication check of three: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 }
 

@@ -58,7 +58,7 @@ func replicationStatusPB(ctx context.Context, m *mariadb.Manager, name string) (
 		return nil, err
 	}
 	resp := &agentv1.GetReplicationStatusResponse{Server: &agentv1.ServerFacts{
-		GtidBinlogState: f.GtidBinlogState, UserDatabases: dbs,
+		GtidBinlogState: f.GtidBinlogState, UserDatabases: dbs, GtidIgnoreDuplicates: f.IgnoreDuplicates,
 		Version: f.Version, ServerId: f.ServerID, GtidDomainId: f.DomainID, LogBin: f.LogBin, LogSlaveUpdates: f.LogSlaveUpdates,
 		BinlogFormat: f.BinlogFormat, ReadOnly: f.ReadOnly, GtidBinlogPos: f.GtidBinlogPos, GtidSlavePos: f.GtidSlavePos,
 		GtidCurrentPos: f.GtidCurrentPos, AutoIncrementIncrement: f.AutoIncIncrement, AutoIncrementOffset: f.AutoIncOffset,
@@ -83,7 +83,7 @@ func (s *Service) ConfigureReplication(ctx context.Context, req *agentv1.Configu
 	d := mariadb.Desired{DryRun: req.GetDryRun(), Force: req.GetForce(), StartPos: req.GetStartGtidSlavePos()}
 	if st := req.GetSettings(); st != nil {
 		d.Settings = &mariadb.Settings{DomainID: st.GetGtidDomainId(), AutoIncIncrement: st.GetAutoIncrementIncrement(),
-			AutoIncOffset: st.GetAutoIncrementOffset(), BinlogFormat: st.GetBinlogFormat()}
+			AutoIncOffset: st.GetAutoIncrementOffset(), BinlogFormat: st.GetBinlogFormat(), IgnoreDuplicates: st.GetGtidIgnoreDuplicates()}
 	}
 	if u := req.GetUser(); u != nil {
 		d.User = &mariadb.User{Name: u.GetName(), Password: u.GetPassword(), Host: u.GetHost()}
@@ -110,7 +110,7 @@ func (s *Service) VerifyReplication(ctx context.Context, req *agentv1.VerifyRepl
 	if err != nil {
 		return nil, err
 	}
-	found, err := m.Markers(ctx, req.GetWriteMarker(), req.GetReadMarkers())
+	found, err := m.Markers(ctx, req.GetWriteMarker(), req.GetReadMarkers(), req.GetMarkerGtid())
 	if err != nil {
 		return nil, replicationStatus(err)
 	}

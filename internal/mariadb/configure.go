@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha1"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/hex"
 	"fmt"
 	"strings"
@@ -18,6 +19,8 @@ type Settings struct {
 	AutoIncIncrement uint32
 	AutoIncOffset    uint32
 	BinlogFormat     string
+	// IgnoreDuplicates sets gtid_ignore_duplicates ON (never OFF).
+	IgnoreDuplicates bool
 }
 
 // User is the account peers replicate as.
@@ -71,7 +74,7 @@ func (m *Manager) Configure(ctx context.Context, d Desired) ([]Change, error) {
 	}
 	var changes []Change
 	if d.Settings != nil {
-		cs, err := m.settings(ctx, f, *d.Settings, d.DryRun)
+		cs, err := m.settings(ctx, f, conns, *d.Settings, d.DryRun)
 		changes = append(changes, cs...)
 		if err != nil {
 			return changes, err
@@ -120,9 +123,13 @@ func (m *Manager) startPos(ctx context.Context, conns []Connection, want string,
 		}
 		return gtid.Parse(s)
 	}
+	// Never backwards: a position already past want's (a seeded node's,
+	// from its dump) is kept, or transactions would be applied twice.
 	merge := func(cur gtid.List) gtid.List {
 		for _, g := range w {
-			cur = cur.With(g)
+			if have, ok := cur.Last(g.Domain); !ok || have.Seq < g.Seq {
+				cur = cur.With(g)
+			}
 		}
 		return cur
 	}
@@ -139,28 +146,38 @@ func (m *Manager) startPos(ctx context.Context, conns []Connection, want string,
 	if dry {
 		return c, nil
 	}
+	err = m.withConnectionsStopped(ctx, conns, func() error {
+		// Read again: a running connection may have applied more before it stopped.
+		if cur, err = read(); err != nil {
+			return err
+		}
+		_, err := m.db.ExecContext(ctx, "SET GLOBAL gtid_slave_pos = ?", merge(cur).String())
+		return err
+	})
+	return c, m.wrap("SET GLOBAL gtid_slave_pos", err)
+}
+
+// withConnectionsStopped runs fn with every connection stopped, then
+// starts again those that were running.
+func (m *Manager) withConnectionsStopped(ctx context.Context, conns []Connection, fn func() error) error {
 	var running []string
 	for _, x := range conns {
 		if x.IORunning == "Yes" || x.SQLRunning == "Yes" {
 			running = append(running, x.Name)
 		}
 	}
-	if _, err := m.db.ExecContext(ctx, "STOP ALL SLAVES"); err != nil {
-		return c, m.wrap("STOP ALL SLAVES", err)
-	}
-	// Read again: a running connection may have applied more before it stopped.
-	if cur, err = read(); err != nil {
-		return c, err
-	}
-	if _, err := m.db.ExecContext(ctx, "SET GLOBAL gtid_slave_pos = ?", merge(cur).String()); err != nil {
-		return c, m.wrap("SET GLOBAL gtid_slave_pos", err)
-	}
-	for _, name := range running {
-		if _, err := m.db.ExecContext(ctx, fmt.Sprintf("START SLAVE '%s'", esc(name))); err != nil {
-			return c, m.wrap("START SLAVE", err)
+	if len(running) > 0 {
+		if _, err := m.db.ExecContext(ctx, "STOP ALL SLAVES"); err != nil {
+			return err
 		}
 	}
-	return c, nil
+	err := fn()
+	for _, name := range running {
+		if _, serr := m.db.ExecContext(ctx, fmt.Sprintf("START SLAVE '%s'", esc(name))); serr != nil && err == nil {
+			err = serr
+		}
+	}
+	return err
 }
 
 func onOff(b bool) string {
@@ -184,7 +201,7 @@ func checkSources(conns []Connection, want []Source) error {
 	return nil
 }
 
-func (m *Manager) settings(ctx context.Context, f Facts, s Settings, dry bool) ([]Change, error) {
+func (m *Manager) settings(ctx context.Context, f Facts, conns []Connection, s Settings, dry bool) ([]Change, error) {
 	type v struct {
 		name       string
 		have, want string
@@ -202,6 +219,9 @@ func (m *Manager) settings(ctx context.Context, f Facts, s Settings, dry bool) (
 	if s.BinlogFormat != "" {
 		vars = append(vars, v{"binlog_format", f.BinlogFormat, strings.ToUpper(s.BinlogFormat)})
 	}
+	if s.IgnoreDuplicates {
+		vars = append(vars, v{"gtid_ignore_duplicates", onOff(f.IgnoreDuplicates), "ON"})
+	}
 	var out []Change
 	for _, x := range vars {
 		if x.have == x.want {
@@ -216,7 +236,13 @@ func (m *Manager) settings(ctx context.Context, f Facts, s Settings, dry bool) (
 		if x.name == "binlog_format" {
 			q = fmt.Sprintf("SET GLOBAL binlog_format = '%s'", x.want)
 		}
-		if _, err := m.db.ExecContext(ctx, q); err != nil {
+		exec := func() error { _, err := m.db.ExecContext(ctx, q); return err }
+		if x.name == "gtid_ignore_duplicates" {
+			// It can change only with every connection stopped (a node
+			// joining a running set has some).
+			exec = func() error { return m.withConnectionsStopped(ctx, conns, func() error { _, err := m.db.ExecContext(ctx, q); return err }) }
+		}
+		if err := exec(); err != nil {
 			return out, m.wrap("SET GLOBAL "+x.name, err)
 		}
 	}
@@ -338,6 +364,54 @@ func (m *Manager) source(ctx context.Context, conns []Connection, src Source, dr
 	return c, nil
 }
 
+// writeAs writes marker as one transaction with exactly the GTID as: the
+// way to put the same GTID into every node's binlog (as MySQL admins
+// inject a transaction to fix a GTID set). The marker table is made first
+// outside the binlog, so that the GTID holds the INSERT alone. A node
+// whose binlog already ends the domain with that GTID is left alone; one
+// already past it is refused (ErrConflict), since it could not hold it.
+func (m *Manager) writeAs(ctx context.Context, marker, as string) error {
+	l, err := gtid.Parse(as)
+	if err != nil || len(l) != 1 {
+		return fmt.Errorf("%w: marker GTID %q is not one domain-server-seq", ErrPrecondition, as)
+	}
+	g := l[0]
+	conn, err := m.db.Conn(ctx)
+	if err != nil {
+		return m.wrap("connect", err)
+	}
+	// The session's server_id and GTID must not outlive this call on a
+	// pooled connection: close it for good.
+	defer conn.Close()
+	defer conn.Raw(func(any) error { return driver.ErrBadConn }) // runs first: discard, do not pool
+	var state string
+	if err := conn.QueryRowContext(ctx, "SELECT @@GLOBAL.gtid_binlog_state").Scan(&state); err != nil {
+		return m.wrap("read gtid_binlog_state", err)
+	}
+	if st, _ := gtid.Parse(state); st.Seq(g.Domain) >= g.Seq {
+		if last, _ := st.Last(g.Domain); last == g {
+			return nil // written by an earlier run
+		}
+		return fmt.Errorf("%w: domain %d already reached sequence %d here (someone is writing in it), so the start marker %s cannot be written; re-run setup",
+			ErrConflict, g.Domain, st.Seq(g.Domain), g)
+	}
+	for _, q := range []string{
+		"SET SESSION sql_log_bin = 0",
+		"CREATE DATABASE IF NOT EXISTS labfleet",
+		"CREATE TABLE IF NOT EXISTS labfleet.replication_markers (marker VARCHAR(128) PRIMARY KEY, server_id INT UNSIGNED NOT NULL, written_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)) ENGINE=InnoDB",
+		"SET SESSION sql_log_bin = 1",
+		fmt.Sprintf("SET SESSION gtid_domain_id = %d, SESSION server_id = %d, SESSION gtid_seq_no = %d", g.Domain, g.Server, g.Seq),
+	} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return m.wrap("write marker "+g.String(), err)
+		}
+	}
+	if _, err := conn.ExecContext(ctx, "INSERT IGNORE INTO labfleet.replication_markers (marker, server_id) VALUES (?, @@GLOBAL.server_id)", marker); err != nil {
+		return m.wrap("write marker "+g.String(), err)
+	}
+	return nil
+}
+
 // sqlThreadError explains a stopped SQL thread and what to do about it.
 func sqlThreadError(name string, c *Connection) error {
 	remedy := "fix the cause, then START SLAVE '" + name + "' or re-run setup"
@@ -354,9 +428,14 @@ func sqlThreadError(name string, c *Connection) error {
 }
 
 // Markers writes marker (if any) and returns which of read this node has,
-// proving that rows written elsewhere arrive here.
-func (m *Manager) Markers(ctx context.Context, write string, read []string) ([]string, error) {
-	if write != "" {
+// proving that rows written elsewhere arrive here. With as set, the
+// marker is written as exactly that GTID (see writeAs).
+func (m *Manager) Markers(ctx context.Context, write string, read []string, as string) ([]string, error) {
+	if write != "" && as != "" {
+		if err := m.writeAs(ctx, write, as); err != nil {
+			return nil, err
+		}
+	} else if write != "" {
 		conn, err := m.db.Conn(ctx)
 		if err != nil {
 			return nil, m.wrap("connect", err)

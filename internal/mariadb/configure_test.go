@@ -350,7 +350,7 @@ func TestConfigure_ErrorsAreClassifiedAndKeepPasswordsOut(t *testing.T) {
 func TestMarkers(t *testing.T) {
 	m, s := fakeManager(t)
 	s.markers["from-node2"] = true
-	found, err := m.Markers(context.Background(), "from-node1", []string{"from-node2", "from-node3", "from-node1"})
+	found, err := m.Markers(context.Background(), "from-node1", []string{"from-node2", "from-node3", "from-node1"}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -373,16 +373,16 @@ func TestMarkers(t *testing.T) {
 	// Before the table has replicated here, a read finds nothing; it is no error.
 	m, s = fakeManager(t)
 	s.queryErr["SELECT COUNT(*)"] = &mysql.MySQLError{Number: 1146, Message: "Table 'labfleet.replication_markers' doesn't exist"}
-	if found, err := m.Markers(context.Background(), "", []string{"x"}); err != nil || len(found) != 0 {
+	if found, err := m.Markers(context.Background(), "", []string{"x"}, ""); err != nil || len(found) != 0 {
 		t.Errorf("Markers before the table exists = %q, %v; want none, no error", found, err)
 	}
 	wantStatements(t, s)
 	s.queryErr["SELECT COUNT(*)"] = &mysql.MySQLError{Number: 1049, Message: "Unknown database 'labfleet'"}
-	if found, err := m.Markers(context.Background(), "", []string{"x"}); err != nil || len(found) != 0 {
+	if found, err := m.Markers(context.Background(), "", []string{"x"}, ""); err != nil || len(found) != 0 {
 		t.Errorf("Markers before the database exists = %q, %v; want none, no error", found, err)
 	}
 	s.queryErr["SELECT COUNT(*)"] = &mysql.MySQLError{Number: 1054, Message: "Unknown column"}
-	if _, err := m.Markers(context.Background(), "", []string{"x"}); err == nil || err.Error() != "read marker: MariaDB error 1054: Unknown column" {
+	if _, err := m.Markers(context.Background(), "", []string{"x"}, ""); err == nil || err.Error() != "read marker: MariaDB error 1054: Unknown column" {
 		t.Errorf("Markers with another error = %v", err)
 	}
 }

@@ -35,11 +35,11 @@ type fakeServer struct {
 func defaultFacts() map[string]string {
 	return map[string]string{"version": "10.11.6-MariaDB-0+deb12u1-log", "server_id": "1", "gtid_domain_id": "0", "log_bin": "1",
 		"log_slave_updates": "1", "read_only": "0", "binlog_format": "MIXED", "gtid_binlog_pos": "0-1-7", "gtid_slave_pos": "",
-		"gtid_current_pos": "0-1-7", "auto_increment_increment": "1", "auto_increment_offset": "1", "gtid_binlog_state": "0-1-7"}
+		"gtid_current_pos": "0-1-7", "auto_increment_increment": "1", "auto_increment_offset": "1", "gtid_binlog_state": "0-1-7", "gtid_ignore_duplicates": "0"}
 }
 
 var factOrder = []string{"version", "server_id", "gtid_domain_id", "log_bin", "log_slave_updates", "read_only", "binlog_format",
-	"gtid_binlog_pos", "gtid_slave_pos", "gtid_current_pos", "auto_increment_increment", "auto_increment_offset", "gtid_binlog_state"}
+	"gtid_binlog_pos", "gtid_slave_pos", "gtid_current_pos", "auto_increment_increment", "auto_increment_offset", "gtid_binlog_state", "gtid_ignore_duplicates"}
 
 // slaveStatusCols are the columns of SHOW ALL SLAVES STATUS the Manager
 // reads, in MariaDB's order, among some it ignores.

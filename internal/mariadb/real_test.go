@@ -85,10 +85,10 @@ func TestRealMariaDB(t *testing.T) {
 	})
 
 	t.Run("MarkersFlowBothWays", func(t *testing.T) {
-		if _, err := m1.Markers(ctx, "from-1", nil); err != nil {
+		if _, err := m1.Markers(ctx, "from-1", nil, ""); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := m2.Markers(ctx, "from-2", nil); err != nil {
+		if _, err := m2.Markers(ctx, "from-2", nil, ""); err != nil {
 			t.Fatal(err)
 		}
 		for _, x := range []struct {
@@ -96,7 +96,7 @@ func TestRealMariaDB(t *testing.T) {
 			want string
 		}{{m1, "from-2"}, {m2, "from-1"}} {
 			labtest.Eventually(t, 20*time.Second, x.want+" reaching "+x.m.Addr(), func() string {
-				found, err := x.m.Markers(ctx, "", []string{x.want, "never-written"})
+				found, err := x.m.Markers(ctx, "", []string{x.want, "never-written"}, "")
 				if err != nil {
 					return err.Error()
 				}

@@ -102,7 +102,8 @@ type Facts struct {
 	GtidBinlogPos, GtidSlavePos, GtidCurrentPos string
 	AutoIncIncrement, AutoIncOffset             uint32
 	// GtidBinlogState has the last GTID of every domain and server.
-	GtidBinlogState string
+	GtidBinlogState  string
+	IgnoreDuplicates bool
 }
 
 // Facts reads the server's replication variables.
@@ -112,9 +113,9 @@ func (m *Manager) Facts(ctx context.Context) (Facts, error) {
 	// connection would report instead of the server's.
 	err := m.db.QueryRowContext(ctx, `SELECT @@version, @@GLOBAL.server_id, @@GLOBAL.gtid_domain_id, @@GLOBAL.log_bin,
 		@@GLOBAL.log_slave_updates, @@GLOBAL.read_only, @@GLOBAL.binlog_format, @@GLOBAL.gtid_binlog_pos, @@GLOBAL.gtid_slave_pos,
-		@@GLOBAL.gtid_current_pos, @@GLOBAL.auto_increment_increment, @@GLOBAL.auto_increment_offset, @@GLOBAL.gtid_binlog_state`).Scan(&f.Version, &f.ServerID, &f.DomainID, &f.LogBin,
+		@@GLOBAL.gtid_current_pos, @@GLOBAL.auto_increment_increment, @@GLOBAL.auto_increment_offset, @@GLOBAL.gtid_binlog_state, @@GLOBAL.gtid_ignore_duplicates`).Scan(&f.Version, &f.ServerID, &f.DomainID, &f.LogBin,
 		&f.LogSlaveUpdates, &f.ReadOnly, &f.BinlogFormat, &f.GtidBinlogPos, &f.GtidSlavePos, &f.GtidCurrentPos,
-		&f.AutoIncIncrement, &f.AutoIncOffset, &f.GtidBinlogState)
+		&f.AutoIncIncrement, &f.AutoIncOffset, &f.GtidBinlogState, &f.IgnoreDuplicates)
 	return f, m.wrap("read server variables", err)
 }
 

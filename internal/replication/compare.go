@@ -122,15 +122,14 @@ func (s *Snapshot) stable() bool {
 }
 
 // provenIdentical is --start-at current's guard: the members' own
-// databases must be identical, checksummed while nothing is written. It
-// returns each member's gtid_binlog_pos at that point, where the new
-// connections then start. A member being written is retried a few times.
-func provenIdentical(ctx context.Context, members []Member, o Options) ([]string, error) {
+// databases must be identical, checksummed while nothing is written. A
+// member being written is retried a few times.
+func provenIdentical(ctx context.Context, members []Member, o Options) error {
 	var snap *Snapshot
 	for attempt := 1; ; attempt++ {
 		var err error
 		if snap, err = checksumAll(ctx, members, o.LockWait); err != nil {
-			return nil, fmt.Errorf("%w: --start-at current needs every node's checksums: %v", ErrPreflight, err)
+			return fmt.Errorf("%w: --start-at current needs every node's checksums: %v", ErrPreflight, err)
 		}
 		if snap.stable() || attempt == 3 {
 			break
@@ -153,16 +152,14 @@ func provenIdentical(ctx context.Context, members []Member, o Options) ([]string
 		}
 	}
 	if len(problems) > 0 {
-		return nil, fmt.Errorf("%w: --start-at current skips history only where the data is identical, and it is not:\n  %s\n  make the data identical (or load one node's data into the others with --seed-from NODE) and re-run",
+		return fmt.Errorf("%w: --start-at current skips history only where the data is identical, and it is not:\n  %s\n  make the data identical (or load one node's data into the others with --seed-from NODE) and re-run",
 			ErrPreflight, strings.Join(problems, "\n  "))
 	}
-	pos := make([]string, len(members))
 	for i, r := range snap.Sums {
-		pos[i] = r.GetGtidBinlogPosAfter()
 		o.Out(members[i].Name, fmt.Sprintf("preflight: %d tables in %s identical on every node at gtid_binlog_pos %q",
-			snap.Tables, orNone(r.GetDatabases()), pos[i]))
+			snap.Tables, orNone(r.GetDatabases()), r.GetGtidBinlogPosAfter()))
 	}
-	return pos, nil
+	return nil
 }
 
 func orNone(dbs []string) string {

@@ -61,10 +61,6 @@ type History struct {
 	Errant []string
 	// Owned maps each domain setup assigns to its member index.
 	Owned map[uint32]int
-	// Seeded are the members a --seed-from run loads; their start
-	// position comes from the dump.
-	Seeded   map[int]bool
-	SeedFrom string
 }
 
 // sources lists the members member i replicates from in mode.
@@ -234,68 +230,52 @@ func (h History) legacyNeeded() []uint32 {
 	return out
 }
 
-// startPositions is, per member, the GTIDs to merge into its
-// gtid_slave_pos so that no new connection replays pre-setup history: for
-// every legacy domain, the exact last GTID of the one peer that has history
-// in it, as the manual procedure took it from SHOW MASTER STATUS. MariaDB
-// accepts a start position only if each master has that GTID in its binlog
-// (gtid_strict_mode off or on), so a member whose masters have different
-// pre-setup histories in one domain cannot start at "current" on all of
-// them: that is refused, naming the domain.
-func (h History) startPositions(members []Member, st []*agentv1.GetReplicationStatusResponse, binlogPos []string, mode string) ([]string, error) {
+// Anchor is where every connection starts in one pre-setup domain: a
+// GTID newer than anything any member has in it, which setup writes (a
+// marker row) into every member's binlog. Every master then has it, so
+// every replica may start there (MariaDB accepts a start position only if
+// the master's binlog holds it), and whatever a member writes in the
+// domain afterwards (a session opened before setup) still replicates.
+type Anchor struct {
+	Domain uint32
+	GTID   gtid.GTID
+}
+
+// anchorGap is how far past the highest sequence number an anchor is
+// placed, so that a member still writing in the domain (an app session
+// opened before setup) does not reach it while setup writes it.
+const anchorGap = 100
+
+// anchors picks one Anchor per legacy domain that some new connection
+// would replay: anchorGap past the highest sequence number any member has
+// seen in it, server_id the first member's.
+func (h History) anchors(st []*agentv1.GetReplicationStatusResponse) []Anchor {
+	var out []Anchor
+	for _, d := range h.legacyNeeded() {
+		var top uint64
+		for _, s := range st {
+			for _, v := range []string{s.GetServer().GetGtidBinlogState(), s.GetServer().GetGtidSlavePos()} {
+				l, _ := gtid.Parse(v)
+				top = max(top, l.Seq(d))
+			}
+		}
+		out = append(out, Anchor{Domain: d, GTID: gtid.GTID{Domain: d, Server: st[0].GetServer().GetServerId(), Seq: top + anchorGap}})
+	}
+	return out
+}
+
+// startPositions is, per member, the anchors its gtid_slave_pos lacks.
+func startPositions(st []*agentv1.GetReplicationStatusResponse, anchors []Anchor) []string {
 	out := make([]string, len(st))
-	need := h.legacyNeeded()
-	if len(need) == 0 {
-		return out, nil
-	}
-	pos := make([]gtid.List, len(st))
-	for i := range st {
-		pos[i], _ = gtid.Parse(binlogPos[i])
-	}
-	var problems []string
 	for i, s := range st {
 		slave, _ := gtid.Parse(s.GetServer().GetGtidSlavePos())
 		var parts []string
-		for _, d := range need {
-			var from []int
-			for _, j := range sources(mode, len(members), i) {
-				if g, ok := pos[j].Last(d); ok && g.Server != s.GetServer().GetServerId() {
-					from = append(from, j)
-				}
-			}
-			if h.Seeded[i] {
-				// The dump sets the seed source's position; any other
-				// master with history of its own here cannot match it.
-				from = slices.DeleteFunc(from, func(j int) bool { return members[j].Name == h.SeedFrom })
-				if len(from) == 0 {
-					continue
-				}
-				from = append(from, slices.IndexFunc(members, func(m Member) bool { return m.Name == h.SeedFrom }))
-			}
-			switch {
-			case len(from) == 0:
-				continue
-			case len(from) > 1:
-				var names []string
-				for _, j := range from {
-					g, _ := pos[j].Last(d)
-					names = append(names, fmt.Sprintf("%s (%s)", members[j].Name, g))
-				}
-				problems = append(problems, fmt.Sprintf("%s would replicate from %s, which each have their own history in domain %d from before replication; "+
-					"MariaDB starts a connection only at a GTID its master has in its binlog, and no one GTID is in all of them. "+
-					"labfleet cannot yet start such a node without replaying one of those histories (see docs/replication.md, \"A third node\")",
-					members[i].Name, strings.Join(names, " and "), d))
-				continue
-			}
-			g, _ := pos[from[0]].Last(d)
-			if have, ok := slave.Last(d); !ok || have != g {
-				parts = append(parts, g.String())
+		for _, a := range anchors {
+			if have, ok := slave.Last(a.Domain); !ok || have != a.GTID {
+				parts = append(parts, a.GTID.String())
 			}
 		}
 		out[i] = strings.Join(parts, ",")
 	}
-	if len(problems) > 0 {
-		return nil, fmt.Errorf("%w:\n  %s", ErrPreflight, strings.Join(problems, "\n  "))
-	}
-	return out, nil
+	return out
 }

@@ -105,23 +105,29 @@ func Setup(ctx context.Context, members []Member, o Options) (*Report, error) {
 		return nil, err
 	}
 	facts := make([]*agentv1.ServerFacts, len(st))
-	binlogPos := make([]string, len(st))
 	for i, s := range st {
-		facts[i], binlogPos[i] = s.GetServer(), s.GetServer().GetGtidBinlogPos()
+		facts[i] = s.GetServer()
 	}
 	hist, err := checkHistory(members, st, o)
 	if err != nil {
 		return nil, err
 	}
 	if o.StartAt == StartAtCurrent && len(hist.unapplied()) > 0 {
-		if binlogPos, err = provenIdentical(ctx, members, o); err != nil {
+		if err = provenIdentical(ctx, members, o); err != nil {
 			return nil, err
 		}
 	}
-	starts, err := hist.startPositions(members, st, binlogPos, o.Mode)
-	if err != nil {
+	// Fresh positions: the checksums took a while, and an app may write.
+	if len(hist.legacyNeeded()) > 0 {
+		if st, err = statuses(ctx, members); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrPreflight, err)
+		}
+	}
+	anchors := hist.anchors(st)
+	if err := writeAnchors(ctx, members, anchors, o); err != nil {
 		return nil, err
 	}
+	starts := startPositions(st, anchors)
 	rep := &Report{}
 	reqs := desired(members, facts, o)
 	for i := range reqs {
@@ -191,6 +197,8 @@ func desired(members []Member, facts []*agentv1.ServerFacts, o Options) []*agent
 		if o.Mode == MasterMaster {
 			req.Settings.AutoIncrementIncrement = max(n, 2)
 			req.Settings.AutoIncrementOffset = idx
+			// Three masters or more: each transaction arrives twice.
+			req.Settings.GtidIgnoreDuplicates = n >= 3
 		}
 		for j, p := range members {
 			if j == i || (o.Mode == PrimaryReplica && (i == 0 || j != 0)) {
@@ -278,12 +286,32 @@ func checkHistory(members []Member, st []*agentv1.GetReplicationStatusResponse, 
 			}
 		}
 	}
-	h.Seeded, h.SeedFrom = seeded, o.SeedFrom
 	problems = append(problems, h.refusal(members, o, seeded)...)
 	if len(problems) > 0 {
 		return h, fmt.Errorf("%w:\n  %s", ErrPreflight, strings.Join(problems, "\n  "))
 	}
 	return h, nil
+}
+
+// writeAnchors writes each anchor's marker, as exactly its GTID, on every
+// member: before any setting changes, so that a failure leaves nothing
+// but marker rows in labfleet.replication_markers, and a re-run picks a
+// new anchor past them.
+func writeAnchors(ctx context.Context, members []Member, anchors []Anchor, o Options) error {
+	for _, a := range anchors {
+		marker := fmt.Sprintf("start-%s-%s", a.GTID, time.Now().UTC().Format("20060102T150405.000000"))
+		for _, m := range members {
+			if o.DryRun {
+				o.Out(m.Name, fmt.Sprintf("WOULD   start marker %s: every connection starts after it in domain %d, skipping the history before replication", a.GTID, a.Domain))
+				continue
+			}
+			if _, err := m.Agent.VerifyReplication(ctx, &agentv1.VerifyReplicationRequest{WriteMarker: marker, MarkerGtid: a.GTID.String()}); err != nil {
+				return fmt.Errorf("%s: cannot write the start marker %s: %w", m.Name, a.GTID, err)
+			}
+			o.Out(m.Name, fmt.Sprintf("CHANGED start marker %s: every connection starts after it in domain %d, skipping the history before replication", a.GTID, a.Domain))
+		}
+	}
+	return nil
 }
 
 // mycnf is the my.cnf section that keeps a node's settings across restarts.
@@ -296,12 +324,15 @@ func mycnf(serverID uint32, s *agentv1.ServerSettings) map[string]string {
 		out["auto_increment_increment"] = fmt.Sprint(s.GetAutoIncrementIncrement())
 		out["auto_increment_offset"] = fmt.Sprint(s.GetAutoIncrementOffset())
 	}
+	if s.GetGtidIgnoreDuplicates() {
+		out["gtid_ignore_duplicates"] = "ON"
+	}
 	return out
 }
 
 // MyCnf renders a node's settings as a my.cnf section.
 func (r *NodeReport) MyCnf() string {
-	keys := []string{"server_id", "log_bin", "log_slave_updates", "binlog_format", "gtid_domain_id", "auto_increment_increment", "auto_increment_offset"}
+	keys := []string{"server_id", "log_bin", "log_slave_updates", "binlog_format", "gtid_domain_id", "auto_increment_increment", "auto_increment_offset", "gtid_ignore_duplicates"}
 	var b strings.Builder
 	b.WriteString("[mariadb]\n")
 	for _, k := range keys {

@@ -2688,9 +2688,12 @@ type ServerSettings struct {
 	AutoIncrementIncrement uint32                 `protobuf:"varint,2,opt,name=auto_increment_increment,json=autoIncrementIncrement,proto3" json:"auto_increment_increment,omitempty"`
 	AutoIncrementOffset    uint32                 `protobuf:"varint,3,opt,name=auto_increment_offset,json=autoIncrementOffset,proto3" json:"auto_increment_offset,omitempty"`
 	// ROW, MIXED or STATEMENT; empty leaves it alone.
-	BinlogFormat  string `protobuf:"bytes,4,opt,name=binlog_format,json=binlogFormat,proto3" json:"binlog_format,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	BinlogFormat string `protobuf:"bytes,4,opt,name=binlog_format,json=binlogFormat,proto3" json:"binlog_format,omitempty"`
+	// Set gtid_ignore_duplicates ON: with three or more masters every
+	// transaction arrives on two paths, and only the first may be applied.
+	GtidIgnoreDuplicates bool `protobuf:"varint,5,opt,name=gtid_ignore_duplicates,json=gtidIgnoreDuplicates,proto3" json:"gtid_ignore_duplicates,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *ServerSettings) Reset() {
@@ -2749,6 +2752,13 @@ func (x *ServerSettings) GetBinlogFormat() string {
 		return x.BinlogFormat
 	}
 	return ""
+}
+
+func (x *ServerSettings) GetGtidIgnoreDuplicates() bool {
+	if x != nil {
+		return x.GtidIgnoreDuplicates
+	}
+	return false
 }
 
 // ReplicationUser is the account a peer's IO thread logs in as.
@@ -3126,9 +3136,10 @@ type ServerFacts struct {
 	GtidBinlogState string `protobuf:"bytes,13,opt,name=gtid_binlog_state,json=gtidBinlogState,proto3" json:"gtid_binlog_state,omitempty"`
 	// The server's own databases: all but mysql, information_schema,
 	// performance_schema, sys and labfleet.
-	UserDatabases []string `protobuf:"bytes,14,rep,name=user_databases,json=userDatabases,proto3" json:"user_databases,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	UserDatabases        []string `protobuf:"bytes,14,rep,name=user_databases,json=userDatabases,proto3" json:"user_databases,omitempty"`
+	GtidIgnoreDuplicates bool     `protobuf:"varint,15,opt,name=gtid_ignore_duplicates,json=gtidIgnoreDuplicates,proto3" json:"gtid_ignore_duplicates,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *ServerFacts) Reset() {
@@ -3257,6 +3268,13 @@ func (x *ServerFacts) GetUserDatabases() []string {
 		return x.UserDatabases
 	}
 	return nil
+}
+
+func (x *ServerFacts) GetGtidIgnoreDuplicates() bool {
+	if x != nil {
+		return x.GtidIgnoreDuplicates
+	}
+	return false
 }
 
 // ReplicationConnection is one row of SHOW ALL SLAVES STATUS.
@@ -3416,7 +3434,12 @@ type VerifyReplicationRequest struct {
 	// Marker to write on this node (replicated like any row); empty writes none.
 	WriteMarker string `protobuf:"bytes,1,opt,name=write_marker,json=writeMarker,proto3" json:"write_marker,omitempty"`
 	// Markers written on other nodes to look for here.
-	ReadMarkers   []string `protobuf:"bytes,2,rep,name=read_markers,json=readMarkers,proto3" json:"read_markers,omitempty"`
+	ReadMarkers []string `protobuf:"bytes,2,rep,name=read_markers,json=readMarkers,proto3" json:"read_markers,omitempty"`
+	// Write the marker as exactly this GTID (domain-server-seq) instead of
+	// the server's next one. Setup writes the same GTID on every node of a
+	// pre-setup domain, so that every master has in its binlog the one
+	// position where all new connections start.
+	MarkerGtid    string `protobuf:"bytes,3,opt,name=marker_gtid,json=markerGtid,proto3" json:"marker_gtid,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3463,6 +3486,13 @@ func (x *VerifyReplicationRequest) GetReadMarkers() []string {
 		return x.ReadMarkers
 	}
 	return nil
+}
+
+func (x *VerifyReplicationRequest) GetMarkerGtid() string {
+	if x != nil {
+		return x.MarkerGtid
+	}
+	return ""
 }
 
 // VerifyReplicationResponse lists the markers found.
@@ -4126,12 +4156,13 @@ const file_labfleet_agent_v1_agent_proto_rawDesc = "" +
 	"\asources\x18\x03 \x03(\v2$.labfleet.agent.v1.ReplicationSourceR\asources\x12\x17\n" +
 	"\adry_run\x18\x04 \x01(\bR\x06dryRun\x12\x14\n" +
 	"\x05force\x18\x05 \x01(\bR\x05force\x12/\n" +
-	"\x14start_gtid_slave_pos\x18\x06 \x01(\tR\x11startGtidSlavePos\"\xc9\x01\n" +
+	"\x14start_gtid_slave_pos\x18\x06 \x01(\tR\x11startGtidSlavePos\"\xff\x01\n" +
 	"\x0eServerSettings\x12$\n" +
 	"\x0egtid_domain_id\x18\x01 \x01(\rR\fgtidDomainId\x128\n" +
 	"\x18auto_increment_increment\x18\x02 \x01(\rR\x16autoIncrementIncrement\x122\n" +
 	"\x15auto_increment_offset\x18\x03 \x01(\rR\x13autoIncrementOffset\x12#\n" +
-	"\rbinlog_format\x18\x04 \x01(\tR\fbinlogFormat\"U\n" +
+	"\rbinlog_format\x18\x04 \x01(\tR\fbinlogFormat\x124\n" +
+	"\x16gtid_ignore_duplicates\x18\x05 \x01(\bR\x14gtidIgnoreDuplicates\"U\n" +
 	"\x0fReplicationUser\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
 	"\bpassword\x18\x02 \x01(\tR\bpassword\x12\x12\n" +
@@ -4153,7 +4184,7 @@ const file_labfleet_agent_v1_agent_proto_rawDesc = "" +
 	"\x0fconnection_name\x18\x01 \x01(\tR\x0econnectionName\"\xa2\x01\n" +
 	"\x1cGetReplicationStatusResponse\x126\n" +
 	"\x06server\x18\x01 \x01(\v2\x1e.labfleet.agent.v1.ServerFactsR\x06server\x12J\n" +
-	"\vconnections\x18\x02 \x03(\v2(.labfleet.agent.v1.ReplicationConnectionR\vconnections\"\xaa\x04\n" +
+	"\vconnections\x18\x02 \x03(\v2(.labfleet.agent.v1.ReplicationConnectionR\vconnections\"\xe0\x04\n" +
 	"\vServerFacts\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x1b\n" +
 	"\tserver_id\x18\x02 \x01(\rR\bserverId\x12$\n" +
@@ -4169,7 +4200,8 @@ const file_labfleet_agent_v1_agent_proto_rawDesc = "" +
 	"\x18auto_increment_increment\x18\v \x01(\rR\x16autoIncrementIncrement\x122\n" +
 	"\x15auto_increment_offset\x18\f \x01(\rR\x13autoIncrementOffset\x12*\n" +
 	"\x11gtid_binlog_state\x18\r \x01(\tR\x0fgtidBinlogState\x12%\n" +
-	"\x0euser_databases\x18\x0e \x03(\tR\ruserDatabases\"\xaf\x04\n" +
+	"\x0euser_databases\x18\x0e \x03(\tR\ruserDatabases\x124\n" +
+	"\x16gtid_ignore_duplicates\x18\x0f \x01(\bR\x14gtidIgnoreDuplicates\"\xaf\x04\n" +
 	"\x15ReplicationConnection\x12'\n" +
 	"\x0fconnection_name\x18\x01 \x01(\tR\x0econnectionName\x12\x1f\n" +
 	"\vmaster_host\x18\x02 \x01(\tR\n" +
@@ -4192,10 +4224,12 @@ const file_labfleet_agent_v1_agent_proto_rawDesc = "" +
 	"using_gtid\x18\f \x01(\tR\tusingGtid\x12\x1e\n" +
 	"\vgtid_io_pos\x18\r \x01(\tR\tgtidIoPos\x12$\n" +
 	"\x0egtid_slave_pos\x18\x0e \x01(\tR\fgtidSlavePosB\x18\n" +
-	"\x16_seconds_behind_master\"`\n" +
+	"\x16_seconds_behind_master\"\x81\x01\n" +
 	"\x18VerifyReplicationRequest\x12!\n" +
 	"\fwrite_marker\x18\x01 \x01(\tR\vwriteMarker\x12!\n" +
-	"\fread_markers\x18\x02 \x03(\tR\vreadMarkers\"@\n" +
+	"\fread_markers\x18\x02 \x03(\tR\vreadMarkers\x12\x1f\n" +
+	"\vmarker_gtid\x18\x03 \x01(\tR\n" +
+	"markerGtid\"@\n" +
 	"\x19VerifyReplicationResponse\x12#\n" +
 	"\rfound_markers\x18\x01 \x03(\tR\ffoundMarkers\"\x16\n" +
 	"\x14DumpDatabasesRequest\"K\n" +
