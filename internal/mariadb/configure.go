@@ -240,7 +240,9 @@ func (m *Manager) settings(ctx context.Context, f Facts, conns []Connection, s S
 		if x.name == "gtid_ignore_duplicates" {
 			// It can change only with every connection stopped (a node
 			// joining a running set has some).
-			exec = func() error { return m.withConnectionsStopped(ctx, conns, func() error { _, err := m.db.ExecContext(ctx, q); return err }) }
+			exec = func() error {
+				return m.withConnectionsStopped(ctx, conns, func() error { _, err := m.db.ExecContext(ctx, q); return err })
+			}
 		}
 		if err := exec(); err != nil {
 			return out, m.wrap("SET GLOBAL "+x.name, err)
