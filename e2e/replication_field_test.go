@@ -353,4 +353,13 @@ func TestReplicationField_CheckFaults(t *testing.T) {
 	if r.Code != 2 || !strings.Contains(r.Stderr, "node2") {
 		t.Fatalf("check with node2's agent down: want exit 2 naming node2, got %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
+	// And setup's preflight: it names node2 and changes nothing on node1.
+	before := serverState(t, l.dbs[0].DB(t))
+	r = l.setup(t, "--start-at", "current")
+	if r.Code != 1 || !strings.Contains(r.Stderr, "nothing was changed") || !strings.Contains(r.Stderr, "node2: ") {
+		t.Fatalf("setup with node2's agent down: want exit 1 naming node2, got %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	if after := serverState(t, l.dbs[0].DB(t)); after != before {
+		t.Errorf("node1 changed although preflight failed:\nbefore:\n%safter:\n%s", before, after)
+	}
 }

@@ -135,7 +135,15 @@ func StartMariaDB(t testing.TB, o MariaDBOptions) *MariaDB {
 
 	// Debian's mariadbd refuses to run as root unless told --user=root;
 	// the tests run as root, so both programs get it.
-	install := append([]string{"--no-defaults", "--user=root", "--datadir=" + m.DataDir,
+	// Each server gets its own temp dir: every mariadbd deletes the #sql*
+	// files of its tmpdir when it starts, which breaks a mariadb-install-db
+	// running beside it in a shared /tmp (ERROR 1051 Unknown table
+	// 'mysql.tmp_user_...').
+	tmp := filepath.Join(dir, "tmp")
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	install := append([]string{"--no-defaults", "--user=root", "--datadir=" + m.DataDir, "--tmpdir=" + tmp,
 		"--auth-root-authentication-method=normal", "--skip-test-db", "--skip-name-resolve"}, mariadbSmall...)
 	begin := time.Now()
 	if out, err := exec.Command(Tool(t, "mariadb-install-db"), install...).CombinedOutput(); err != nil {
@@ -146,6 +154,7 @@ func StartMariaDB(t testing.TB, o MariaDBOptions) *MariaDB {
 		"--no-defaults", // must come first
 		"--user=root",
 		"--datadir=" + m.DataDir,
+		"--tmpdir=" + tmp,
 		"--port=" + strconv.Itoa(m.Port),
 		"--bind-address=" + m.IP,
 		"--socket=" + m.Socket,
