@@ -272,7 +272,12 @@ func (c *Config) nagiosCheckCommand(s Service) string {
 	}
 	var extra []string
 	for _, q := range p.params {
-		if v, ok := s.Params[q.name]; ok && q.nagios == fromExtra {
+		v, ok := s.Params[q.name]
+		switch {
+		case !ok || q.nagios != fromExtra:
+		case q.boolean && v == "true":
+			extra = append(extra, q.flag)
+		case !q.boolean:
 			extra = append(extra, q.flag+" "+nagiosValue(v))
 		}
 	}

@@ -379,7 +379,7 @@ func (c *Config) services() error {
 		"mem_critical": "95", "disk_warning": "85", "disk_critical": "95", "mount": "/"})
 	if nodes > 1 {
 		onNodes("replication", "replication", map[string]string{"warning": "60", "critical": "300",
-			"min_connections": strconv.Itoa(nodes - 1)})
+			"min_connections": strconv.Itoa(nodes - 1), "check_errant": "true"})
 	}
 	for _, a := range o.Apps {
 		onNodes("container "+a.Name, "container", map[string]string{"app": a.Name, "warning": "3", "critical": "10"})

@@ -105,6 +105,9 @@ var plugins = []plugin{
 		{name: "critical", flag: "-c", desc: "lag range in seconds for CRITICAL", nagios: fromArg},
 		{name: "connection", flag: "--connection", desc: "check only this named connection", nagios: fromExtra},
 		{name: "min_connections", flag: "--min-connections", desc: "CRITICAL with fewer replication connections", nagios: fromExtra},
+		{name: "trx_warning", flag: "--trx-warning", desc: "lag range in transactions (received but not applied) for WARNING", nagios: fromExtra},
+		{name: "trx_critical", flag: "--trx-critical", desc: "lag range in transactions (received but not applied) for CRITICAL", nagios: fromExtra},
+		{name: "check_errant", flag: "--check-errant", desc: "CRITICAL on errant transactions (this server writing in another's GTID domain)", boolean: true, nagios: fromExtra},
 	}},
 	{name: "node", desc: "a node's load, memory and disk through its labagent", params: agentParams(
 		param{name: "load_warning", flag: "--load-warning", desc: "load average per CPU range for WARNING", nagios: fromArg},
