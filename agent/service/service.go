@@ -14,6 +14,7 @@ import (
 	"github.com/labfleet/labfleet/agent/deploy"
 	"github.com/labfleet/labfleet/agent/identity"
 	"github.com/labfleet/labfleet/agent/nodestats"
+	"github.com/labfleet/labfleet/agent/policy"
 	"github.com/labfleet/labfleet/internal/mariadb"
 	"github.com/labfleet/labfleet/internal/version"
 	agentv1 "github.com/labfleet/labfleet/proto/labfleet/agent/v1"
@@ -38,6 +39,8 @@ type Service struct {
 	// MariaDB is the node's database; nil when the agent was started
 	// without --mariadb-addr.
 	MariaDB *mariadb.Manager
+	// Policy is what deploys may ask of this node (labagent's flags).
+	Policy policy.Policy
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 
