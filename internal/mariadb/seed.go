@@ -38,23 +38,41 @@ func (m *Manager) UserDatabases(ctx context.Context) ([]string, error) {
 	return out, m.wrap("list databases", rows.Err())
 }
 
-// clientDefaults writes the credentials to a 0600 option file, so that the
-// password never appears in a command line; the caller removes it.
-func (m *Manager) clientDefaults() (string, error) {
+// optionFile is MariaDB's client option file holding the credentials:
+// the password never appears in a command line. Double-quoted values are
+// unescaped (\", \\, \n, \s and more), so backslashes are escaped too,
+// or a password holding one arrives changed.
+func (m *Manager) optionFile() ([]byte, error) {
 	host, port, err := net.SplitHostPort(m.addr)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	f, err := os.CreateTemp("", "labagent-mariadb-*.cnf")
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	// In a double-quoted value MariaDB unescapes \", \\, \n, \s and more:
-	// escape the backslashes too, or a password holding one arrives changed.
 	pw := strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(m.password)
-	fmt.Fprintf(f, "[client]\nhost=%s\nport=%s\nuser=%s\npassword=\"%s\"\n", host, port, m.login, pw)
-	return f.Name(), nil
+	return fmt.Appendf(nil, "[client]\nhost=%s\nport=%s\nuser=%s\npassword=\"%s\"\n", host, port, m.login, pw), nil
+}
+
+// withCredentials makes cmd read the credentials from /dev/fd/3, the read
+// end of a pipe the agent fills: no file ever exists on disk, so there is
+// nothing to remove after a crash or SIGKILL and nothing another process
+// could read. It returns the argument that must come first.
+func (m *Manager) withCredentials(cmd *exec.Cmd) (string, func(), error) {
+	body, err := m.optionFile()
+	if err != nil {
+		return "", nil, err
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return "", nil, fmt.Errorf("cannot pass the MariaDB credentials: %w", err)
+	}
+	// Far below the pipe's buffer (64 KiB), so the write never blocks.
+	_, err = w.Write(body)
+	w.Close()
+	if err != nil {
+		r.Close()
+		return "", nil, fmt.Errorf("cannot pass the MariaDB credentials: %w", err)
+	}
+	cmd.ExtraFiles = []*os.File{r} // fd 3 in the child
+	return "--defaults-extra-file=/dev/fd/3", func() { r.Close() }, nil
 }
 
 // Dump writes a consistent dump of dbs (one transaction, with the GTID
@@ -63,14 +81,14 @@ func (m *Manager) Dump(ctx context.Context, dbs []string, w io.Writer) error {
 	if len(dbs) == 0 {
 		return fmt.Errorf("%w: MariaDB at %s has no databases of its own to seed from", ErrConflict, m.addr)
 	}
-	cnf, err := m.clientDefaults()
+	cmd := exec.CommandContext(ctx, "mariadb-dump")
+	creds, done, err := m.withCredentials(cmd)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(cnf)
-	args := append([]string{"--defaults-extra-file=" + cnf, "--single-transaction", "--gtid", "--master-data=2",
-		"--routines", "--events", "--triggers", "--databases"}, dbs...)
-	cmd := exec.CommandContext(ctx, "mariadb-dump", args...)
+	defer done()
+	cmd.Args = append(append(cmd.Args, creds, "--single-transaction", "--gtid", "--master-data=2",
+		"--routines", "--events", "--triggers", "--databases"), dbs...)
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = w, &stderr
 	if err := cmd.Run(); err != nil {
@@ -99,12 +117,13 @@ func (m *Manager) Load(ctx context.Context, r io.Reader, force bool) (pos string
 	if _, err := m.db.ExecContext(ctx, "STOP ALL SLAVES"); err != nil {
 		return "", 0, m.wrap("STOP ALL SLAVES", err)
 	}
-	cnf, err := m.clientDefaults()
+	cmd := exec.CommandContext(ctx, "mariadb")
+	creds, done, err := m.withCredentials(cmd)
 	if err != nil {
 		return "", 0, err
 	}
-	defer os.Remove(cnf)
-	cmd := exec.CommandContext(ctx, "mariadb", "--defaults-extra-file="+cnf, "--init-command=SET SESSION sql_log_bin=0")
+	defer done()
+	cmd.Args = append(cmd.Args, creds, "--init-command=SET SESSION sql_log_bin=0")
 	// The client reads an OS pipe itself, so that when it stops early (no
 	// connection, an error in the dump) writing fails with EPIPE; through
 	// an io.Pipe and exec's copying goroutine the write would block forever.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 )
@@ -21,23 +22,24 @@ func TestUserDatabases_LeavesOutSystemOnes(t *testing.T) {
 	}
 }
 
-func TestClientDefaults_KeepsThePasswordOutOfArgsAndIntact(t *testing.T) {
+func TestOptionFile_KeepsThePasswordOutOfArgsAndDisk(t *testing.T) {
 	m := &Manager{addr: "[::1]:3307", login: "admin", password: `p"a\ss\n#x`}
-	path, err := m.clientDefaults()
+	tmpBefore, _ := os.ReadDir(os.TempDir())
+	cmd := exec.Command("cat", "/dev/fd/3")
+	arg, done, err := m.withCredentials(cmd)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer os.Remove(path)
-	st, err := os.Stat(path)
+	defer done()
+	if arg != "--defaults-extra-file=/dev/fd/3" {
+		t.Errorf("argument %q", arg)
+	}
+	b, err := cmd.Output()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Mode().Perm() != 0o600 {
-		t.Errorf("option file mode %v, want 0600", st.Mode().Perm())
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
+	if tmpAfter, _ := os.ReadDir(os.TempDir()); len(tmpAfter) > len(tmpBefore) {
+		t.Errorf("a file appeared in %s", os.TempDir())
 	}
 	// In a double-quoted option value MariaDB reads \" as " and \\ as \,
 	// and \n as a newline: both must be escaped to arrive as given.
@@ -47,8 +49,8 @@ func TestClientDefaults_KeepsThePasswordOutOfArgsAndIntact(t *testing.T) {
 	}
 
 	bad := &Manager{addr: "no-port"}
-	if _, err := bad.clientDefaults(); err == nil {
-		t.Error("clientDefaults accepted an address without a port")
+	if _, _, err := bad.withCredentials(exec.Command("true")); err == nil {
+		t.Error("withCredentials accepted an address without a port")
 	}
 }
 
