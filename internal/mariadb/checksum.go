@@ -39,21 +39,33 @@ type Checksums struct {
 // failing the whole call, so that the caller can name it; a lost
 // connection fails the call.
 func (m *Manager) Checksum(ctx context.Context, dbs []string, lockWait time.Duration) (*Checksums, error) {
-	if lockWait <= 0 {
-		lockWait = 10 * time.Second
-	}
-	if len(dbs) == 0 {
-		var err error
-		if dbs, err = m.UserDatabases(ctx); err != nil {
-			return nil, err
-		}
-	}
-	out := &Checksums{Databases: dbs}
 	conn, err := m.db.Conn(ctx)
 	if err != nil {
 		return nil, m.wrap("connect", err)
 	}
 	defer conn.Close()
+	return m.checksum(ctx, conn, dbs, lockWait)
+}
+
+// ChecksumConn is Checksum over a connection the caller holds (the Nagios
+// plugin logs in once per run); addr names the server in errors. It
+// changes the session's lock_wait_timeout.
+func ChecksumConn(ctx context.Context, conn *sql.Conn, addr string, dbs []string, lockWait time.Duration) (*Checksums, error) {
+	return (&Manager{addr: addr}).checksum(ctx, conn, dbs, lockWait)
+}
+
+func (m *Manager) checksum(ctx context.Context, conn *sql.Conn, dbs []string, lockWait time.Duration) (*Checksums, error) {
+	if lockWait <= 0 {
+		lockWait = 10 * time.Second
+	}
+	if len(dbs) == 0 {
+		var err error
+		if dbs, err = m.userDatabases(ctx, conn); err != nil {
+			return nil, err
+		}
+	}
+	out := &Checksums{Databases: dbs}
+	var err error
 	// Whole seconds: lock_wait_timeout takes an integer.
 	if _, err := conn.ExecContext(ctx, fmt.Sprintf("SET SESSION lock_wait_timeout = %d", max(1, int(lockWait.Seconds())))); err != nil {
 		return nil, m.wrap("SET lock_wait_timeout", err)

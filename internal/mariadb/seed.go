@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -20,7 +21,16 @@ var systemDatabases = map[string]bool{"mysql": true, "information_schema": true,
 
 // UserDatabases lists the server's own databases.
 func (m *Manager) UserDatabases(ctx context.Context) ([]string, error) {
-	rows, err := m.db.QueryContext(ctx, "SELECT schema_name FROM information_schema.schemata ORDER BY schema_name")
+	return m.userDatabases(ctx, m.db)
+}
+
+// querier is a pool or one connection of it.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func (m *Manager) userDatabases(ctx context.Context, q querier) ([]string, error) {
+	rows, err := q.QueryContext(ctx, "SELECT schema_name FROM information_schema.schemata ORDER BY schema_name")
 	if err != nil {
 		return nil, m.wrap("list databases", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/labfleet/labfleet/internal/gtid"
+	"github.com/labfleet/labfleet/internal/mariadb"
 	"github.com/labfleet/labfleet/plugins/pluginkit"
 )
 
@@ -22,7 +23,7 @@ var checkReplication = pluginkit.Spec{
 	Summary: "MariaDB replication, every named connection (multi-source), straight from the server",
 	Usage: "-H HOST [-P PORT] | --socket PATH, -u USER [--password-file FILE] [--connection NAME[:WARN:CRIT]]... " +
 		"[-w RANGE] [-c RANGE] [--trx-warning RANGE] [--trx-critical RANGE] [--min-connections N] [--master HOST[:PORT]] " +
-		"[--check-errant [--legacy-domain IDS]] [--tls [--tls-ca FILE] [--tls-cert FILE --tls-key FILE]]",
+		"[--check-errant [--legacy-domain IDS]] [--check-data] [--tls [--tls-ca FILE] [--tls-cert FILE --tls-key FILE]]",
 	Help: `Reads SHOW ALL SLAVES STATUS, by column name, so every MariaDB named connection
 is checked (check_mysql -S reads only the first row of SHOW SLAVE STATUS), over
 one login per run.
@@ -46,6 +47,13 @@ by this server (its @@server_id) in a domain other than its @@gtid_domain_id,
 and, with --master, when this server's @@gtid_binlog_pos is ahead of the
 master's in the master's domain. Both rules leave out the --legacy-domain
 domains (default 0, which every server writes before replication is set up).
+--check-data (with --master): CHECKSUM TABLE and a row count for every table of
+the servers' own databases, here and on the master, on the same two logins;
+CRITICAL naming each table that differs or exists on one side only (a row
+changed with sql_log_bin=0 shows nowhere else). Compared only when both
+binlogs stood still while checksummed and are at the same position outside the
+legacy domains; otherwise the next run compares. It reads every row: run it
+less often on large databases. The user then also needs SELECT.
 The password comes from --password-file, else LABFLEET_DB_PASSWORD, else
 MYSQL_PWD (never from the command line, where ps shows it). The user needs
 only the SLAVE MONITOR privilege (alias REPLICA MONITOR; REPLICATION CLIENT
@@ -57,7 +65,7 @@ type replicationCheck struct {
 	host, socket, user, passwordFile, master string
 	port, minConnections                     int
 	connections, legacyDomains               []string
-	checkErrant                              bool
+	checkErrant, checkData                   bool
 	tls                                      tlsOptions
 	warn, crit, trxWarn, trxCrit             *pluginkit.RangeValue
 
@@ -79,6 +87,7 @@ func (c *replicationCheck) Flags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.minConnections, "min-connections", 1, "CRITICAL with fewer than `N` connections")
 	fs.StringVar(&c.master, "master", "", "also log in to the master at `HOST[:PORT]` and count the lag in transactions against its position")
 	fs.BoolVar(&c.checkErrant, "check-errant", false, "CRITICAL on errant transactions (see above)")
+	fs.BoolVar(&c.checkData, "check-data", false, "with --master: CHECKSUM TABLE every table of the server's own databases here and on the master, CRITICAL naming those that differ (compared only when both are at the same position)")
 	fs.StringSliceVar(&c.legacyDomains, "legacy-domain", []string{"0"}, "GTID domain `IDS` --check-errant leaves out (comma separated; '' for none)")
 	fs.BoolVar(&c.tls.on, "tls", false, "log in over TLS, verifying the server against the system's CAs or --tls-ca")
 	fs.StringVar(&c.tls.caFile, "tls-ca", "", "CA `FILE` to verify MariaDB's certificate against (implies --tls)")
@@ -115,6 +124,8 @@ func (c *replicationCheck) targets() (replica dbTarget, master *dbTarget, err er
 		return replica, nil, pluginkit.Usagef("-P %d is not a port number", c.port)
 	case c.minConnections < 0:
 		return replica, nil, pluginkit.Usagef("--min-connections %d is negative", c.minConnections)
+	case c.checkData && c.master == "":
+		return replica, nil, pluginkit.Usagef("--check-data compares with the master: give --master HOST[:PORT]")
 	}
 	if c.specs, err = parseConnSpecs(c.connections); err != nil {
 		return replica, nil, err
@@ -155,7 +166,7 @@ func (c *replicationCheck) Run(ctx context.Context, r *pluginkit.Result) error {
 	var masterDone chan masterFacts
 	if masterTarget != nil {
 		masterDone = make(chan masterFacts, 1)
-		go func() { masterDone <- readMaster(ctx, *masterTarget) }()
+		go func() { masterDone <- readMaster(ctx, *masterTarget, c.checkData) }()
 	}
 
 	r.Stage("connecting to MariaDB at %s", addr)
@@ -182,6 +193,16 @@ func (c *replicationCheck) Run(ctx context.Context, r *pluginkit.Result) error {
 			r.Unknown("%s", privilegeError(addr, facts, err))
 		}
 		return nil
+	}
+	var data *mariadb.Checksums
+	if c.checkData {
+		r.Stage("checksumming the tables of %s", addr)
+		if data, err = checksums(ctx, s, addr); err != nil {
+			if ctx.Err() == nil {
+				r.Unknown("--check-data: %v", err)
+			}
+			return nil
+		}
 	}
 	s.close()
 	r.Verbose(1, "MariaDB %s at %s (server_id %d, gtid_domain_id %d)", facts.version, addr, facts.serverID, facts.domainID)
@@ -212,6 +233,13 @@ func (c *replicationCheck) Run(ctx context.Context, r *pluginkit.Result) error {
 	}
 	if c.checkErrant {
 		c.errant(r, addr, facts, master)
+	}
+	if c.checkData && master != nil {
+		if master.sumsErr != nil {
+			r.Unknown("--check-data: %v", master.sumsErr)
+		} else {
+			c.compareData(r, addr, data, master.sums, master.addr)
+		}
 	}
 	if len(fine) == len(conns) && len(conns) > 0 {
 		r.OK("%s running: %s", plural(len(conns), "connection"), strings.Join(fine, ", "))

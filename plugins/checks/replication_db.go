@@ -17,6 +17,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/labfleet/labfleet/internal/gtid"
+	"github.com/labfleet/labfleet/internal/mariadb"
 	"github.com/labfleet/labfleet/plugins/pluginkit"
 )
 
@@ -202,10 +203,13 @@ type masterFacts struct {
 	pos      gtid.List
 	domainID uint32
 	err      error
+	// sums are the master's checksums, for --check-data.
+	sums    *mariadb.Checksums
+	sumsErr error
 }
 
 // readMaster logs in to the master once and reads its position and domain.
-func readMaster(ctx context.Context, t dbTarget) masterFacts {
+func readMaster(ctx context.Context, t dbTarget, withChecksums bool) masterFacts {
 	m := masterFacts{addr: t.addr}
 	s, err := open(ctx, t)
 	if err != nil {
@@ -220,6 +224,9 @@ func readMaster(ctx context.Context, t dbTarget) masterFacts {
 	}
 	if m.pos, err = gtid.Parse(pos); err != nil {
 		m.err = fmt.Errorf("@@gtid_binlog_pos of MariaDB at %s: %v", t.addr, err)
+	}
+	if withChecksums && m.err == nil {
+		m.sums, m.sumsErr = checksums(ctx, s, t.addr)
 	}
 	return m
 }
