@@ -422,28 +422,38 @@ func TestCheckReplication(t *testing.T) {
 // TestCheckReplication_Errant checks --check-errant on servers set up the
 // ordinary way (FieldState: each has written its own domain-0 history
 // before replication), replicating one way: r from m over 'm'.
-func TestCheckReplication_Errant(t *testing.T) {
-	t.Parallel()
-	m := startMariaDB(t, labtest.MariaDBOptions{ServerID: 11, LogSlaveUpdates: true, FieldState: true})
-	rp := startMariaDB(t, labtest.MariaDBOptions{ServerID: 12, LogSlaveUpdates: true, FieldState: true})
+// fieldPair is a master (server_id id, domain 1) and its replica (id+1,
+// domain 2), both set up the ordinary way (their own domain-0 history),
+// the replica started at the master's current position, and a 'monitor'
+// account with grants on both; it returns them and the password file.
+func fieldPair(t *testing.T, id int, grants string) (m, rp *labtest.MariaDB, pwFile string) {
+	t.Helper()
+	m = startMariaDB(t, labtest.MariaDBOptions{ServerID: id, LogSlaveUpdates: true, FieldState: true})
+	rp = startMariaDB(t, labtest.MariaDBOptions{ServerID: id + 1, LogSlaveUpdates: true, FieldState: true})
 	for i, s := range []*labtest.MariaDB{m, rp} {
 		s.Exec(t, fmt.Sprintf(`SET GLOBAL gtid_domain_id = %d; SET SESSION sql_log_bin = 0;
 			CREATE USER 'repl'@'127.%%' IDENTIFIED BY 'repl-pw';
 			GRANT REPLICATION SLAVE ON *.* TO 'repl'@'127.%%';
 			CREATE USER 'monitor'@'127.%%' IDENTIFIED BY '%s';
-			GRANT SLAVE MONITOR ON *.* TO 'monitor'@'127.%%'`, i+1, monitorPassword))
+			GRANT %s ON *.* TO 'monitor'@'127.%%'`, i+1, monitorPassword, grants))
 	}
-	// Start from m's current position: r has its own domain-0 history,
+	// Start from m's current position: rp has its own domain-0 history,
 	// and replaying m's would collide with it.
 	rp.Exec(t, fmt.Sprintf(`SET GLOBAL gtid_slave_pos = '%s';
 		CHANGE MASTER 'm' TO MASTER_HOST='%s', MASTER_PORT=%d, MASTER_USER='repl', MASTER_PASSWORD='repl-pw',
 		MASTER_CONNECT_RETRY=1, MASTER_USE_GTID=slave_pos; START SLAVE 'm'`, variable(t, m, "gtid_binlog_pos"), m.IP, m.Port))
-	m.Exec(t, "CREATE DATABASE app; CREATE TABLE app.t (i INT PRIMARY KEY); INSERT INTO app.t VALUES (1)")
-	waitForTable(t, rp, "app", "t")
-	pw := filepath.Join(t.TempDir(), "password")
-	if err := os.WriteFile(pw, []byte(monitorPassword+"\n"), 0o600); err != nil {
+	pwFile = filepath.Join(t.TempDir(), "password")
+	if err := os.WriteFile(pwFile, []byte(monitorPassword+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return m, rp, pwFile
+}
+
+func TestCheckReplication_Errant(t *testing.T) {
+	t.Parallel()
+	m, rp, pw := fieldPair(t, 11, "SLAVE MONITOR")
+	m.Exec(t, "CREATE DATABASE app; CREATE TABLE app.t (i INT PRIMARY KEY); INSERT INTO app.t VALUES (1)")
+	waitForTable(t, rp, "app", "t")
 	args := func(extra ...string) []string {
 		return append([]string{"-H", rp.IP, "-P", strconv.Itoa(rp.Port), "-u", "monitor", "--password-file", pw, "--check-errant"}, extra...)
 	}
@@ -489,25 +499,10 @@ func TestCheckReplication_Errant(t *testing.T) {
 // replica outside the binlog, which no thread state or GTID shows.
 func TestCheckReplication_Data(t *testing.T) {
 	t.Parallel()
-	m := startMariaDB(t, labtest.MariaDBOptions{ServerID: 21, LogSlaveUpdates: true, FieldState: true})
-	rp := startMariaDB(t, labtest.MariaDBOptions{ServerID: 22, LogSlaveUpdates: true, FieldState: true})
-	for i, s := range []*labtest.MariaDB{m, rp} {
-		s.Exec(t, fmt.Sprintf(`SET GLOBAL gtid_domain_id = %d; SET SESSION sql_log_bin = 0;
-			CREATE USER 'repl'@'127.%%' IDENTIFIED BY 'repl-pw';
-			GRANT REPLICATION SLAVE ON *.* TO 'repl'@'127.%%';
-			CREATE USER 'monitor'@'127.%%' IDENTIFIED BY '%s';
-			GRANT SLAVE MONITOR, SELECT ON *.* TO 'monitor'@'127.%%'`, i+1, monitorPassword))
-	}
-	rp.Exec(t, fmt.Sprintf(`SET GLOBAL gtid_slave_pos = '%s';
-		CHANGE MASTER 'm' TO MASTER_HOST='%s', MASTER_PORT=%d, MASTER_USER='repl', MASTER_PASSWORD='repl-pw',
-		MASTER_CONNECT_RETRY=1, MASTER_USE_GTID=slave_pos; START SLAVE 'm'`, variable(t, m, "gtid_binlog_pos"), m.IP, m.Port))
+	m, rp, pw := fieldPair(t, 21, "SLAVE MONITOR, SELECT")
 	m.Exec(t, "CREATE DATABASE app; CREATE TABLE app.t (i INT PRIMARY KEY, v VARCHAR(8)); INSERT INTO app.t VALUES (1, 'a'), (2, 'b')")
 	m.Exec(t, "CREATE TABLE app.log (line VARCHAR(8)); INSERT INTO app.log VALUES ('x')") // no primary key
 	waitForTable(t, rp, "app", "log")
-	pw := filepath.Join(t.TempDir(), "password")
-	if err := os.WriteFile(pw, []byte(monitorPassword+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	args := []string{"-H", rp.IP, "-P", strconv.Itoa(rp.Port), "-u", "monitor", "--password-file", pw, "--master", m.Addr, "--check-data"}
 	// The last row may still be on its way: the plugin then does not compare.
 	var r pt.Result
