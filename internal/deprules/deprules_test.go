@@ -18,7 +18,7 @@ const module = "github.com/labfleet/labfleet"
 var binaryFolders = []string{"agent", "controller", "plugins", "ansible-compat"}
 
 // domainPackages must not reach the transport or the engine's SDK.
-var domainPackages = []string{"agent/deploy", "internal/mariadb", "agent/nodestats"}
+var domainPackages = []string{"agent/deploy", "internal/mariadb", "agent/nodestats", "agent/agentcheck", "agent/policy"}
 
 // forbiddenInDomain are import path prefixes the domain packages must not
 // depend on, directly or not.

@@ -31,6 +31,8 @@ type HAProxyServer struct {
 	Name   string
 	Addr   string // host:port
 	Backup bool
+	// Extra is appended to the server line, e.g. an agent-check.
+	Extra string
 }
 
 // HAProxy is an haproxy process started for a test.
@@ -171,6 +173,9 @@ backend %s
 		fmt.Fprintf(&b, "    server %s %s check", s.Name, s.Addr)
 		if s.Backup {
 			b.WriteString(" backup")
+		}
+		if s.Extra != "" {
+			b.WriteString(" " + s.Extra)
 		}
 		b.WriteString("\n")
 	}

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/labfleet/labfleet/internal/gtid"
 )
 
 // Errors the service maps to gRPC codes.
@@ -129,10 +131,61 @@ type Connection struct {
 	LastIOError, LastSQLError    string
 	UsingGtid                    string
 	GtidIOPos, GtidSlavePos      string
+	// IOState is Slave_IO_State: "Waiting for master to send event" once
+	// the IO thread has read all the master has.
+	IOState string
 }
 
 // Running reports whether both threads run.
 func (c Connection) Running() bool { return c.IORunning == "Yes" && c.SQLRunning == "Yes" }
+
+// ioIdle is Slave_IO_State when the IO thread has read everything its
+// master has written and waits for more.
+const ioIdle = "Waiting for master to send event"
+
+// CaughtUp reports whether the connection has nothing of its master's
+// left to apply, from this server's own view: both threads run without
+// error, the IO thread has read all the master has (it waits for more),
+// and every GTID it received is applied. Otherwise it says why, for
+// HAProxy's agent-check comment and the logs.
+func (c Connection) CaughtUp() (bool, string) {
+	switch {
+	case !c.Running():
+		return false, fmt.Sprintf("connection '%s': IO %s, SQL %s", c.Name, c.IORunning, c.SQLRunning)
+	case c.LastIOErrno != 0 || c.LastSQLErrno != 0:
+		return false, fmt.Sprintf("connection '%s': error %d/%d", c.Name, c.LastIOErrno, c.LastSQLErrno)
+	case c.IOState != ioIdle:
+		return false, fmt.Sprintf("connection '%s': still reading from its master (%s)", c.Name, c.IOState)
+	}
+	got, err1 := gtid.Parse(c.GtidIOPos)
+	applied, err2 := gtid.Parse(c.GtidSlavePos)
+	if err1 != nil || err2 != nil {
+		return false, fmt.Sprintf("connection '%s': unreadable GTID positions", c.Name)
+	}
+	if n := gtid.Behind(applied, got); n > 0 {
+		return false, fmt.Sprintf("connection '%s': %d transactions received, not yet applied", c.Name, n)
+	}
+	if c.SecondsBehind != nil && *c.SecondsBehind > 0 {
+		return false, fmt.Sprintf("connection '%s': %ds behind", c.Name, *c.SecondsBehind)
+	}
+	return true, ""
+}
+
+// CaughtUp reports whether every connection has applied all its master
+// has written (see Connection.CaughtUp); a server without connections has
+// nothing to apply. labagent's agent-check asks it.
+func (m *Manager) CaughtUp(ctx context.Context) (bool, string, error) {
+	conns, err := m.Connections(ctx, "")
+	if err != nil {
+		return false, "", err
+	}
+	for _, c := range conns {
+		if ok, why := c.CaughtUp(); !ok {
+			return false, why, nil
+		}
+	}
+	return true, "", nil
+}
 
 // Connections lists every named connection (or only name).
 func (m *Manager) Connections(ctx context.Context, name string) ([]Connection, error) {
@@ -165,6 +218,7 @@ func (m *Manager) Connections(ctx context.Context, name string) ([]Connection, e
 			LastIOErrno: uint32(atoi(col["Last_IO_Errno"])), LastIOError: string(col["Last_IO_Error"]),
 			LastSQLErrno: uint32(atoi(col["Last_SQL_Errno"])), LastSQLError: string(col["Last_SQL_Error"]),
 			UsingGtid: string(col["Using_Gtid"]), GtidIOPos: string(col["Gtid_IO_Pos"]), GtidSlavePos: string(col["Gtid_Slave_Pos"]),
+			IOState: string(col["Slave_IO_State"]),
 		}
 		if v := col["Seconds_Behind_Master"]; v != nil {
 			n := int64(atoi(v))

@@ -176,3 +176,29 @@ func TestOpen_DoesNotConnectUntilUsed(t *testing.T) {
 		t.Fatalf("Ping to a closed port = %v; want ErrUnavailable naming %s", err, addr)
 	}
 }
+
+func TestConnectionCaughtUp(t *testing.T) {
+	zero, five := int64(0), int64(5)
+	base := Connection{Name: "node1", IORunning: "Yes", SQLRunning: "Yes", IOState: "Waiting for master to send event",
+		GtidIOPos: "1-1-10,2-2-4", GtidSlavePos: "1-1-10,2-2-4", SecondsBehind: &zero}
+	cases := []struct {
+		name string
+		edit func(*Connection)
+		want string
+	}{
+		{"caught up", func(*Connection) {}, ""},
+		{"IO stopped", func(c *Connection) { c.IORunning = "No" }, "IO No, SQL Yes"},
+		{"SQL error", func(c *Connection) { c.LastSQLErrno = 1062 }, "error 0/1062"},
+		{"still reading", func(c *Connection) { c.IOState = "Queueing master event to the relay log" }, "still reading from its master"},
+		{"received, not applied", func(c *Connection) { c.GtidSlavePos = "1-1-7,2-2-4" }, "3 transactions received, not yet applied"},
+		{"seconds behind", func(c *Connection) { c.SecondsBehind = &five }, "5s behind"},
+	}
+	for _, c := range cases {
+		conn := base
+		c.edit(&conn)
+		ok, why := conn.CaughtUp()
+		if ok != (c.want == "") || !strings.Contains(why, c.want) {
+			t.Errorf("%s: CaughtUp() = %v, %q; want %q", c.name, ok, why, c.want)
+		}
+	}
+}
