@@ -23,6 +23,13 @@ type rolloutLab struct {
 
 func newRolloutLab(t *testing.T, node2Args ...string) *rolloutLab {
 	t.Helper()
+	return rolloutLabWith(t, false, node2Args...)
+}
+
+// rolloutLabWith is newRolloutLab, with node2 HAProxy's backup server
+// when backup is set (the seed's design: node1 serves, node2 takes over).
+func rolloutLabWith(t *testing.T, backup bool, node2Args ...string) *rolloutLab {
+	t.Helper()
 	suffix := fmt.Sprintf("%d", time.Now().UnixNano()%1e6)
 	l := &rolloutLab{stateDir: t.TempDir()}
 	l.n1 = labtest.StartAgent(t, labtest.AgentOptions{Name: "rn1-" + suffix, Mode: labtest.Insecure})
@@ -32,7 +39,7 @@ func newRolloutLab(t *testing.T, node2Args ...string) *rolloutLab {
 	ip1, _ := hostPort(l.n1.Addr)
 	ip2, _ := hostPort(l.n2.Addr)
 	l.hap = labtest.StartHAProxy(t, labtest.HAProxyOptions{Backend: "app", Servers: []labtest.HAProxyServer{
-		{Name: l.n1.Name, Addr: ip1 + ":8000"}, {Name: l.n2.Name, Addr: ip2 + ":8000"}}})
+		{Name: l.n1.Name, Addr: ip1 + ":8000"}, {Name: l.n2.Name, Addr: ip2 + ":8000", Backup: backup}}})
 	l.inv = labInventory(t, "", l.n1, l.n2)
 	return l
 }
