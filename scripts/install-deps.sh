@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real programs labfleet's tests and lab run: Debian's MariaDB,
-# HAProxy, Nagios Core, ansible-core and monitoring-plugins, and the pinned
+# HAProxy, Nagios Core, ansible-core, monitoring-plugins and a local MTA
+# (exim4, bsd-mailx) for Nagios' notifications, and the pinned
 # Go tools (buf, grpcurl, protoc plugins). Safe to re-run: it installs only
 # what is missing. Needs root (or sudo) for apt-get on a fresh machine.
 set -euo pipefail
@@ -21,6 +22,9 @@ declare -A pkg_for=(
   [/usr/bin/time]=time
   [icinga2]=icinga2
   [/usr/lib/x86_64-linux-gnu/liburiparser.so.1]=liburiparser1
+  # Nagios' notifications: the mail command and an MTA with local delivery.
+  [mail]=bsd-mailx
+  [exim4]=exim4-daemon-light
 )
 missing=()
 for cmd in "${!pkg_for[@]}"; do
