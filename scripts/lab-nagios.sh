@@ -12,7 +12,9 @@ CREATE USER IF NOT EXISTS 'nagios'@'%' IDENTIFIED BY '$(cat "$pw")';
 GRANT REPLICA MONITOR ON *.* TO 'nagios'@'%';
 SQL
   mkdir -p "$d/objects" "$d/spool" "$d/rw"
-  ctl --ca "$LAB_DIR/certs/ca.crt" --cert "$LAB_DIR/certs/labcontroller.crt" --key "$LAB_DIR/certs/labcontroller.key" \
+  # The plugins present the monitoring certificate (role monitoring: read-only
+  # RPCs), never labcontroller's, which may deploy.
+  ctl --ca "$LAB_DIR/certs/ca.crt" --cert "$LAB_DIR/certs/nagios.crt" --key "$LAB_DIR/certs/nagios.key" \
     --haproxy "$LAB_DIR/run/haproxy.sock" --haproxy-backend app \
     nagios config --out "$d/objects" --app todo --haproxy-frontend "$CONTROL_IP:$HTTP_PORT" --plugin-dir "$BIN" \
     --db-user nagios --db-password-file "$pw" --check-interval 30s >/dev/null

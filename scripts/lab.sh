@@ -2,7 +2,8 @@
 # The lab of shared/LAB.md on one machine: `make lab` (up) and `make lab-down` (down).
 #
 #   control 127.0.0.10  HAProxy :80 (admin socket), Nagios Core, labcontroller
-#   node1   127.0.0.11  labagent :7443 (mTLS), MariaDB :3306, the todo app :8000
+#   node1   127.0.0.11  labagent :7443 (mTLS; labcontroller.crt may deploy, nagios.crt
+#                       only read), MariaDB :3306, the todo app :8000
 #   node2   127.0.0.12  the same
 #
 # Everything it starts lives under $LAB_DIR (default ./lab): data, logs, pid
@@ -75,12 +76,16 @@ agent_up() { # agent_up INDEX IP
   setsid "$BIN/labagent" --node-name "$n" --listen "$ip:7443" --state-dir "$LAB_DIR/node$i/agent" \
     --tls-cert "$c/$n.crt" --tls-key "$c/$n.key" --tls-client-ca "$c/ca.crt" \
     --metrics-listen "$ip:9443" --mariadb-addr "$ip:3306" --mariadb-password-file "$LAB_DIR/secrets/mariadb-root-node$i" \
+    --allow-host-network --agent-check-listen "$ip:7444" --agent-check-app todo \
     >>"$LAB_DIR/log/agent-node$i.log" 2>&1 &
   echo $! > "$pid"
 }
 
 haproxy_up() {
-  local pid=$LAB_DIR/run/haproxy.pid cfg=$LAB_DIR/haproxy.cfg
+  local pid=$LAB_DIR/run/haproxy.pid cfg=$LAB_DIR/haproxy.cfg backend
+  # node1 active, node2 backup, each asking its node's labagent (agent-check)
+  # whether the node may serve: the backend labcontroller writes for the inventory.
+  backend=$(ctl haproxy config --agent-check) || die "labcontroller haproxy config failed"
   cat > "$cfg.new" <<CFG
 global
     stats socket $LAB_DIR/run/haproxy.sock mode 600 level admin
@@ -95,13 +100,7 @@ defaults
 frontend web
     bind $CONTROL_IP:$HTTP_PORT
     default_backend app
-backend app
-    balance roundrobin
-    option httpchk GET /healthz
-    http-check expect status 200
-    default-server inter 1s rise 2 fall 2
-    server ${NODES[0]} ${NODE_IPS[0]}:8000 check
-    server ${NODES[1]} ${NODE_IPS[1]}:8000 check
+$backend
 CFG
   if alive "$pid" && cmp -s "$cfg" "$cfg.new"; then rm "$cfg.new"; return; fi
   mv "$cfg.new" "$cfg"
@@ -138,9 +137,12 @@ up() {
   mkdir -p "$LAB_DIR"/{secrets,run,log,controller} && chmod 700 "$LAB_DIR" "$LAB_DIR/secrets"
   secret "$LAB_DIR/secrets/db-password"
 
-  say "Certificates (mTLS between labcontroller and the agents)"
+  say "Certificates (mTLS: labcontroller deploys, Nagios monitors)"
   [[ -f $LAB_DIR/certs/ca.crt ]] || "$BIN/labcontroller" certs init --dir "$LAB_DIR/certs" \
     --hosts "${NODES[0]}=${NODE_IPS[0]},${NODES[1]}=${NODE_IPS[1]}" >/dev/null
+  # A lab made before roles existed has no monitoring certificate: renew
+  # issues it (and writes the deploy role into labcontroller's) from its CA.
+  [[ -f $LAB_DIR/certs/nagios.crt ]] || "$BIN/labcontroller" certs renew --dir "$LAB_DIR/certs" >/dev/null
 
   cat > "$LAB_DIR/inventory.ini" <<INI
 # The lab's inventory: the original groups, plus where labfleet finds things.
@@ -149,12 +151,16 @@ control ansible_host=$CONTROL_IP
 
 [nodes]
 ${NODES[0]} ansible_host=${NODE_IPS[0]}
-${NODES[1]} ansible_host=${NODE_IPS[1]}
+# node2 is HAProxy's backup: it serves only while node1 cannot (the seed's design).
+${NODES[1]} ansible_host=${NODE_IPS[1]} haproxy_backup=true
 
 [nodes:vars]
+app_port=8000
 labagent_ca=$LAB_DIR/certs/ca.crt
 labagent_cert=$LAB_DIR/certs/labcontroller.crt
 labagent_key=$LAB_DIR/certs/labcontroller.key
+labagent_monitoring_cert=$LAB_DIR/certs/nagios.crt
+labagent_monitoring_key=$LAB_DIR/certs/nagios.key
 
 [cluster:children]
 controls

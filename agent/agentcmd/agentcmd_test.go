@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -18,6 +21,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/labfleet/labfleet/agent/server"
 	"github.com/labfleet/labfleet/internal/agentclient"
 	agentv1 "github.com/labfleet/labfleet/proto/labfleet/agent/v1"
 )
@@ -76,6 +80,10 @@ func TestMain_RefusesBadConfigurationNamingTheFlag(t *testing.T) {
 	dir := t.TempDir()
 	base := []string{"--state-dir", dir, "--docker-host", noDocker(t)}
 	shortToken := writeFile(t, "short-token", "tooshort\n")
+	readableToken := writeFile(t, "readable-token", "0123456789abcdef-token\n")
+	if err := os.Chmod(readableToken, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name string
 		args []string
@@ -105,6 +113,15 @@ func TestMain_RefusesBadConfigurationNamingTheFlag(t *testing.T) {
 		{"bad log format", []string{"--insecure", "--listen", "127.0.0.1:0", "--log-format", "xml"}, nil, 2, `--log-format "xml": use text or json`},
 		{"missing MariaDB password file", []string{"--insecure", "--listen", "127.0.0.1:0", "--mariadb-addr", "127.0.0.1:3306",
 			"--mariadb-password-file", filepath.Join(dir, "nope")}, nil, 2, "cannot read --mariadb-password-file"},
+		{"unknown client role", []string{"--listen", "127.0.0.1:0", "--tls-cert", "c", "--tls-key", "k", "--tls-client-ca", "ca", "--client-role", "nagios=admin"}, nil, 2,
+			`--client-role nagios=admin: unknown role "admin"`},
+		{"client role without mTLS", []string{"--insecure", "--listen", "127.0.0.1:0", "--client-role", "nagios=monitoring"}, nil, 2, "--client-role gives client certificates roles; it needs --tls-client-ca"},
+		{"world-readable token", []string{"--insecure", "--listen", "127.0.0.1:0", "--token-file", readableToken}, nil, 2,
+			"--token-file: secret file readable by other users: " + readableToken + " has mode 0644, so every user on this machine can read it; chmod 600"},
+		{"world-readable monitoring token", []string{"--insecure", "--listen", "127.0.0.1:0", "--monitoring-token-file", readableToken}, nil, 2,
+			"--monitoring-token-file: secret file readable by other users"},
+		{"world-readable MariaDB password", []string{"--insecure", "--listen", "127.0.0.1:0", "--mariadb-addr", "127.0.0.1:3306",
+			"--mariadb-password-file", readableToken}, nil, 2, "--mariadb-password-file: secret file readable by other users"},
 		{"environment is checked too", nil, map[string]string{"LABAGENT_LISTEN": "0.0.0.0:0", "LABAGENT_INSECURE": "true"}, 2,
 			"--insecure refused on 0.0.0.0:0"},
 		{"bad environment value names the variable", []string{"--insecure", "--listen", "127.0.0.1:0"},
@@ -169,20 +186,27 @@ func TestMain_HelpAndVersion(t *testing.T) {
 func TestMariadbPassword(t *testing.T) {
 	cleanEnv(t)
 	file := writeFile(t, "pw", "s3cret pass\r\n")
-	pw, err := mariadbPassword(options{dbPassFile: file})
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	pw, err := mariadbPassword(options{dbPassFile: file}, log)
 	if err != nil || pw != "s3cret pass" {
 		t.Fatalf("from file = %q, %v; want the line without its line ending", pw, err)
 	}
 	t.Setenv("LABAGENT_MARIADB_PASSWORD", "from-env")
-	if pw, err := mariadbPassword(options{dbPassFile: file}); err != nil || pw != "s3cret pass" {
+	if pw, err := mariadbPassword(options{dbPassFile: file}, log); err != nil || pw != "s3cret pass" {
 		t.Errorf("file and environment = %q, %v; want the file", pw, err)
 	}
-	if pw, err := mariadbPassword(options{}); err != nil || pw != "from-env" {
+	if pw, err := mariadbPassword(options{}, log); err != nil || pw != "from-env" {
 		t.Errorf("environment only = %q, %v", pw, err)
 	}
-	if _, err := mariadbPassword(options{dbPassFile: filepath.Join(t.TempDir(), "nope")}); err == nil ||
+	if _, err := mariadbPassword(options{dbPassFile: filepath.Join(t.TempDir(), "nope")}, log); err == nil ||
 		!strings.Contains(err.Error(), "--mariadb-password-file") {
 		t.Errorf("missing file = %v", err)
+	}
+	if err := os.Chmod(file, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mariadbPassword(options{dbPassFile: file}, log); !errors.Is(err, server.ErrConfig) || !strings.Contains(err.Error(), "chmod 600") {
+		t.Errorf("world-readable file = %v, want it refused", err)
 	}
 }
 
@@ -396,5 +420,97 @@ func TestServe_DefaultsFilledSensibly(t *testing.T) {
 	}
 	if info.GetNodeName() != host || info.GetPublishIp() != "127.0.0.1" {
 		t.Errorf("node %q publish IP %q; want the hostname %q and 127.0.0.1", info.GetNodeName(), info.GetPublishIp(), host)
+	}
+}
+
+func TestResolveLocalhost(t *testing.T) {
+	cases := []struct {
+		name    string
+		addrs   []string
+		lookErr error
+		listen  string // "" = an error
+		want    string
+	}{
+		{"IPv4 first", []string{"::1", "127.0.0.1"}, nil, "127.0.0.1:7443", ""},
+		{"IPv6 only", []string{"::1"}, nil, "[::1]:7443", ""},
+		{"resolves elsewhere", []string{"10.0.0.5"}, nil, "", "localhost resolves to 10.0.0.5 here, not to a loopback address; give --listen 127.0.0.1:7443"},
+		{"does not resolve", nil, errors.New("no such host"), "", "cannot resolve localhost (no such host); give --listen 127.0.0.1:7443"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			defer func(f func(string) ([]string, error)) { lookupHost = f }(lookupHost)
+			lookupHost = func(string) ([]string, error) { return c.addrs, c.lookErr }
+			o := options{}
+			o.srv.Listen = "localhost:7443"
+			err := resolveLocalhost(&o)
+			if c.listen != "" {
+				if err != nil || o.srv.Listen != c.listen {
+					t.Fatalf("listen = %q, %v; want %q", o.srv.Listen, err, c.listen)
+				}
+				return
+			}
+			if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v, want %q", err, c.want)
+			}
+		})
+	}
+	o := options{}
+	o.srv.Listen = "127.0.0.5:7443"
+	if err := resolveLocalhost(&o); err != nil || o.srv.Listen != "127.0.0.5:7443" {
+		t.Errorf("an IP address was changed: %q, %v", o.srv.Listen, err)
+	}
+}
+
+func TestResolve_ClientRolesFromFlagEnvironmentAndFile(t *testing.T) {
+	cleanEnv(t)
+	parse := func(t *testing.T, args ...string) options {
+		t.Helper()
+		var o options
+		cmd := newCommandFor(&o)
+		if err := cmd.Flags().Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		if err := resolve(cmd.Flags(), &o); err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	want := map[string]string{"nagios": "monitoring", "ops": "deploy"}
+	if o := parse(t, "--client-role", "nagios=monitoring,ops=deploy"); fmt.Sprint(o.srv.ClientRoles) != fmt.Sprint(want) {
+		t.Errorf("flag: %v", o.srv.ClientRoles)
+	}
+	cfg := writeFile(t, "agent.yaml", "client-role:\n  ops: deploy\n  nagios: monitoring\n")
+	if o := parse(t, "--config", cfg); fmt.Sprint(o.srv.ClientRoles) != fmt.Sprint(want) {
+		t.Errorf("YAML mapping: %v", o.srv.ClientRoles)
+	}
+	t.Setenv("LABAGENT_CLIENT_ROLE", "nagios=monitoring,ops=deploy")
+	if o := parse(t); fmt.Sprint(o.srv.ClientRoles) != fmt.Sprint(want) {
+		t.Errorf("environment: %v", o.srv.ClientRoles)
+	}
+}
+
+func TestServe_MonitoringTokenReadsButCannotDeploy(t *testing.T) {
+	cleanEnv(t)
+	deployTok, monTok := "0123456789abcdef-deploy", "0123456789abcdef-monitor"
+	a := serve(t, "--listen", "127.0.0.1:0", "--insecure", "--state-dir", t.TempDir(), "--docker-host", noDocker(t),
+		"--token-file", writeFile(t, "deploy", deployTok), "--monitoring-token-file", writeFile(t, "monitoring", monTok))
+	info, err := a.info(t, monTok)
+	if err != nil || info.GetCaller() != "monitoring-token" {
+		t.Fatalf("GetInfo with the monitoring token = %v, %v", info, err)
+	}
+	c, err := agentclient.Dial(agentclient.Options{Addr: a.addr, Insecure: true, TokenFile: writeFile(t, "t", monTok)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	stream, err := c.Agent.Rollback(context.Background(), &agentv1.RollbackRequest{App: "todo"})
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	if status.Code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), "Rollback needs the deploy role; this caller (monitoring-token) has monitoring") {
+		t.Fatalf("Rollback with the monitoring token = %v", err)
+	}
+	if !strings.Contains(a.log.String(), "security=insecure-loopback+token+monitoring-token") {
+		t.Errorf("the security mode does not show both tokens:\n%s", a.log.String())
 	}
 }

@@ -25,6 +25,10 @@ const (
 	// LabelDigest is the image's registry digest (or local ID) at deploy
 	// time, so status and rollbacks report the same digest the deploy did.
 	LabelDigest = "labfleet.image-digest"
+	// LabelSecretEnv names (never the values of) the container's secret
+	// env variables, comma-separated, so a rollback that fails can mask
+	// them in the container's log lines.
+	LabelSecretEnv = "labfleet.secret-env"
 )
 
 // Errors the service maps to gRPC codes.
@@ -37,7 +41,28 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrInvalid: the request cannot work on this node.
 	ErrInvalid = errors.New("invalid request")
+	// ErrDeployIDReused: the deploy id was already used for a different
+	// request (another app, kind, image or settings). The error also
+	// matches ErrInvalid; see IDReusedError.
+	ErrDeployIDReused = errors.New("deploy id already used for a different request")
+	// ErrCorruptState: a state file of the app (its journal or history)
+	// cannot be read back. The file was quarantined and the app is blocked
+	// until an operator repairs it; see StateError.
+	ErrCorruptState = errors.New("corrupt deploy state")
 )
+
+// IDReusedError refuses a deploy id that was already used for a different
+// request: replaying the old result would report something the caller did
+// not ask for. It matches ErrDeployIDReused and, for callers that only know
+// the older sentinel, ErrInvalid.
+type IDReusedError struct{ msg string }
+
+func (e *IDReusedError) Error() string { return e.msg }
+
+// Is makes errors.Is match ErrDeployIDReused and ErrInvalid.
+func (e *IDReusedError) Is(target error) bool {
+	return target == ErrDeployIDReused || target == ErrInvalid
+}
 
 // Phase names a step of a deploy.
 type Phase int
@@ -237,7 +262,10 @@ type Result struct {
 	StartedAt       time.Time     `json:"started_at"`
 	FinishedAt      time.Time     `json:"finished_at"`
 	Duration        time.Duration `json:"duration"`
-	Replayed        bool          `json:"-"`
+	// RequestHash is a keyed hash of the request (see requestHash), so a
+	// re-sent deploy id is replayed only for the same request.
+	RequestHash string `json:"request_hash,omitempty"`
+	Replayed    bool   `json:"-"`
 }
 
 // App is an app's current state on this node.

@@ -26,6 +26,10 @@ type Engine struct {
 	log       *slog.Logger
 	// Retain is how many stopped versions to keep per app.
 	Retain int
+	// PullAllowance is how long a pull may take; it is part of every
+	// deploy's deadline (see deployBudget).
+	PullAllowance time.Duration
+	lim           limits
 
 	mu    sync.Mutex
 	locks map[string]lockInfo
@@ -38,7 +42,8 @@ type lockInfo struct {
 
 // New returns an engine for node; containers publish ports on publishIP.
 func New(rt Runtime, store *Store, node, publishIP string, log *slog.Logger) *Engine {
-	return &Engine{rt: rt, store: store, node: node, publishIP: publishIP, log: log, Retain: DefaultRetain, locks: map[string]lockInfo{}}
+	return &Engine{rt: rt, store: store, node: node, publishIP: publishIP, log: log, Retain: DefaultRetain,
+		PullAllowance: DefaultPullAllowance, lim: defaultLimits, locks: map[string]lockInfo{}}
 }
 
 // lock takes the app's lock or fails at once naming the holder: a second

@@ -31,8 +31,15 @@ type fakeRuntime struct {
 	seq         int
 	lastCreated time.Time
 	errs        map[string]error // method name -> error it returns
-	calls       []string         // every call, "Method arg", in order
-	changes     []string         // the calls that changed something
+	// hangs: how many more calls of a method block until their context
+	// ends, as calls to a stuck engine or registry do.
+	hangs map[string]int
+	// configs: what each container was created with.
+	configs map[string]ContainerConfig
+	// noEnv: Inspect does not report a container's environment.
+	noEnv   bool
+	calls   []string // every call, "Method arg", in order
+	changes []string // the calls that changed something
 	// after, when set, is called after each successful call that changes
 	// something (outside the lock): a test can crash the caller there.
 	after func(method, arg string)
@@ -62,7 +69,7 @@ type fakeContainer struct {
 
 func newFakeRuntime() *fakeRuntime {
 	return &fakeRuntime{registry: map[string]ImageInfo{}, images: map[string]ImageInfo{}, behave: map[string]behaviour{},
-		cs: map[string]*fakeContainer{}, errs: map[string]error{}}
+		cs: map[string]*fakeContainer{}, errs: map[string]error{}, hangs: map[string]int{}, configs: map[string]ContainerConfig{}}
 }
 
 // publish puts ref, with a HEALTHCHECK, in the registry for Pull to find.
@@ -93,6 +100,37 @@ func (f *fakeRuntime) failAll(err error) {
 	for _, m := range []string{"Image", "Pull", "Create", "Start", "Stop", "Remove", "Inspect", "List", "Logs", "RemoveImage"} {
 		f.fail(m, err)
 	}
+}
+
+// hang makes the next n calls of method block until their context ends.
+func (f *fakeRuntime) hang(method string, n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.hangs[method] = n
+}
+
+// stall blocks a hung method until ctx ends and returns ctx's error; the
+// caller does not hold f.mu.
+func (f *fakeRuntime) stall(ctx context.Context, method string) error {
+	f.mu.Lock()
+	hung := f.hangs[method] > 0
+	if hung {
+		f.hangs[method]--
+		f.calls = append(f.calls, method+" (hung)")
+	}
+	f.mu.Unlock()
+	if !hung {
+		return nil
+	}
+	<-ctx.Done()
+	return fmt.Errorf("%s: %w", method, ctx.Err())
+}
+
+// config returns what container id was created with.
+func (f *fakeRuntime) config(id string) ContainerConfig {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.configs[id]
 }
 
 // begin logs a call and returns its injected error; the caller holds f.mu.
@@ -140,10 +178,14 @@ func (f *fakeRuntime) view(c *fakeContainer) Container {
 	out := c.Container
 	out.Labels = maps.Clone(c.Labels)
 	out.Ports = slices.Clone(c.Ports)
+	out.Env = nil // only Inspect reports it, as with Docker
 	return out
 }
 
-func (f *fakeRuntime) Image(_ context.Context, ref string) (ImageInfo, bool, error) {
+func (f *fakeRuntime) Image(ctx context.Context, ref string) (ImageInfo, bool, error) {
+	if err := f.stall(ctx, "Image"); err != nil {
+		return ImageInfo{}, false, err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.begin("Image", ref); err != nil {
@@ -153,7 +195,10 @@ func (f *fakeRuntime) Image(_ context.Context, ref string) (ImageInfo, bool, err
 	return img, ok, nil
 }
 
-func (f *fakeRuntime) Pull(_ context.Context, ref string, _ *RegistryAuth, progress func(current, total int64, status string)) error {
+func (f *fakeRuntime) Pull(ctx context.Context, ref string, _ *RegistryAuth, progress func(current, total int64, status string)) error {
+	if err := f.stall(ctx, "Pull"); err != nil {
+		return err
+	}
 	f.mu.Lock()
 	if err := f.begin("Pull", ref); err != nil {
 		f.mu.Unlock()
@@ -172,7 +217,10 @@ func (f *fakeRuntime) Pull(_ context.Context, ref string, _ *RegistryAuth, progr
 	return nil
 }
 
-func (f *fakeRuntime) Create(_ context.Context, cfg ContainerConfig) (string, error) {
+func (f *fakeRuntime) Create(ctx context.Context, cfg ContainerConfig) (string, error) {
+	if err := f.stall(ctx, "Create"); err != nil {
+		return "", err
+	}
 	f.mu.Lock()
 	if err := f.begin("Create", cfg.Image); err != nil {
 		f.mu.Unlock()
@@ -198,7 +246,8 @@ func (f *fakeRuntime) Create(_ context.Context, cfg ContainerConfig) (string, er
 	f.lastCreated = created
 	c := &fakeContainer{b: f.behave[cfg.Image], hc: img.HasHealthcheck, Container: Container{
 		ID: id, Name: cfg.Name, Image: cfg.Image, ImageID: img.ID, Labels: maps.Clone(cfg.Labels),
-		State: "created", Created: created, NetworkMode: cfg.NetworkMode}}
+		State: "created", Created: created, NetworkMode: cfg.NetworkMode, Env: slices.Clone(cfg.Env)}}
+	f.configs[id] = cfg
 	for _, p := range cfg.Ports {
 		hp := p.HostPort
 		if hp == 0 {
@@ -212,7 +261,10 @@ func (f *fakeRuntime) Create(_ context.Context, cfg ContainerConfig) (string, er
 	return id, nil
 }
 
-func (f *fakeRuntime) Start(_ context.Context, id string) error {
+func (f *fakeRuntime) Start(ctx context.Context, id string) error {
+	if err := f.stall(ctx, "Start"); err != nil {
+		return err
+	}
 	f.mu.Lock()
 	err := f.start(id)
 	f.mu.Unlock()
@@ -256,7 +308,10 @@ func (f *fakeRuntime) start(id string) error {
 	return nil
 }
 
-func (f *fakeRuntime) Stop(_ context.Context, id string, _ time.Duration) error {
+func (f *fakeRuntime) Stop(ctx context.Context, id string, _ time.Duration) error {
+	if err := f.stall(ctx, "Stop"); err != nil {
+		return err
+	}
 	f.mu.Lock()
 	if err := f.begin("Stop", id); err != nil {
 		f.mu.Unlock()
@@ -275,7 +330,10 @@ func (f *fakeRuntime) Stop(_ context.Context, id string, _ time.Duration) error 
 	return nil
 }
 
-func (f *fakeRuntime) Remove(_ context.Context, id string) error {
+func (f *fakeRuntime) Remove(ctx context.Context, id string) error {
+	if err := f.stall(ctx, "Remove"); err != nil {
+		return err
+	}
 	f.mu.Lock()
 	if err := f.begin("Remove", id); err != nil {
 		f.mu.Unlock()
@@ -291,7 +349,10 @@ func (f *fakeRuntime) Remove(_ context.Context, id string) error {
 	return nil
 }
 
-func (f *fakeRuntime) Inspect(_ context.Context, id string) (Container, error) {
+func (f *fakeRuntime) Inspect(ctx context.Context, id string) (Container, error) {
+	if err := f.stall(ctx, "Inspect"); err != nil {
+		return Container{}, err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.begin("Inspect", id); err != nil {
@@ -301,10 +362,17 @@ func (f *fakeRuntime) Inspect(_ context.Context, id string) (Container, error) {
 	if err != nil {
 		return Container{}, err
 	}
-	return f.view(c), nil
+	out := f.view(c)
+	if !f.noEnv {
+		out.Env = slices.Clone(c.Env)
+	}
+	return out, nil
 }
 
-func (f *fakeRuntime) List(_ context.Context, labels map[string]string) ([]Container, error) {
+func (f *fakeRuntime) List(ctx context.Context, labels map[string]string) ([]Container, error) {
+	if err := f.stall(ctx, "List"); err != nil {
+		return nil, err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.begin("List", fmt.Sprint(labels)); err != nil {
@@ -323,7 +391,10 @@ func (f *fakeRuntime) List(_ context.Context, labels map[string]string) ([]Conta
 	return out, nil
 }
 
-func (f *fakeRuntime) Logs(_ context.Context, id string, lines int) ([]string, error) {
+func (f *fakeRuntime) Logs(ctx context.Context, id string, lines int) ([]string, error) {
+	if err := f.stall(ctx, "Logs"); err != nil {
+		return nil, err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.begin("Logs", id); err != nil {

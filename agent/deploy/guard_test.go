@@ -104,35 +104,81 @@ func TestDeploy_ReplaysAFinishedDeployID(t *testing.T) {
 	env.rt.publish("todo:v3", behaviour{})
 	env.deploy(request("d-1", "v1"))
 	failed := env.deploy(request("d-2", "v2"))
+	back := env.deploy(request("d-3", "v3"))
+	if _, err := env.e.Rollback(context.Background(), RollbackRequest{App: testApp, DeployID: "r-1"}, nil); err != nil {
+		t.Fatal(err)
+	}
 	n := len(env.rt.callLog())
 
 	for _, restart := range []bool{false, true} {
 		if restart {
 			env.restart()
 		}
-		// Even a different image under the same id replays the recorded result.
-		res, err := env.e.Deploy(context.Background(), request("d-2", "v3"), nil)
+		res, err := env.e.Deploy(context.Background(), request("d-2", "v2"), nil)
 		if err != nil || !res.Replayed || res.Outcome != Failed || res.Version != "v2" || res.FailedPhase != PhaseHealth ||
 			res.Message != failed.Message || !slices.Equal(res.LogTail, []string{"cannot connect to db"}) {
 			t.Fatalf("replay (restart %v) = %+v, %v", restart, res, err)
 		}
-		res, err = env.e.Rollback(context.Background(), RollbackRequest{App: testApp, DeployID: "d-1"}, nil)
-		if err != nil || !res.Replayed || res.Kind != KindDeploy || res.Version != "v1" {
-			t.Fatalf("rollback with a finished id = %+v, %v", res, err)
+		res, err = env.e.Rollback(context.Background(), RollbackRequest{App: testApp, DeployID: "r-1"}, nil)
+		if err != nil || !res.Replayed || res.Kind != KindRollback || res.Version != "v1" || res.PreviousVersion != "v3" {
+			t.Fatalf("rollback replay (restart %v) = %+v, %v", restart, res, err)
+		}
+		// The same id for something else is refused, not answered with
+		// the result of what it was first used for.
+		for what, send := range map[string]func() error{
+			"another image": func() error { _, err := env.e.Deploy(context.Background(), request("d-2", "v3"), nil); return err },
+			"other settings": func() error {
+				r := request("d-3", "v3")
+				r.Spec.Env = map[string]string{"LOG_LEVEL": "debug"}
+				_, err := env.e.Deploy(context.Background(), r, nil)
+				return err
+			},
+			"a rollback under a deploy's id": func() error {
+				_, err := env.e.Rollback(context.Background(), RollbackRequest{App: testApp, DeployID: "d-1"}, nil)
+				return err
+			},
+			"a deploy under a rollback's id": func() error { _, err := env.e.Deploy(context.Background(), request("r-1", "v1"), nil); return err },
+			"a rollback to another version": func() error {
+				_, err := env.e.Rollback(context.Background(), RollbackRequest{App: testApp, DeployID: "r-1", Version: "v3"}, nil)
+				return err
+			},
+		} {
+			err := send()
+			var reused *IDReusedError
+			if !errors.Is(err, ErrDeployIDReused) || !errors.Is(err, ErrInvalid) || !errors.As(err, &reused) || !strings.Contains(err.Error(), "use a new id") {
+				t.Errorf("%s (restart %v): %v, want ErrDeployIDReused", what, restart, err)
+			}
 		}
 	}
 	if calls := env.rt.callLog()[n:]; len(calls) != 0 {
-		t.Fatalf("replays called the runtime: %v", calls)
+		t.Fatalf("replays and refusals called the runtime: %v", calls)
 	}
-	if len(env.history()) != 2 {
+	if len(env.history()) != 4 {
 		t.Fatalf("replays were recorded: %+v", env.history())
 	}
-	env.wantState("v1:running")
+	if s := env.serving(); s.Labels[LabelVersion] != "v1" || back.Outcome != Succeeded {
+		t.Fatalf("serving %s after replays", s.Labels[LabelVersion])
+	}
 
 	other := request("d-1", "v1")
 	other.App = "other"
-	if _, err := env.e.Deploy(context.Background(), other, nil); !errors.Is(err, ErrInvalid) {
-		t.Fatalf("a deploy id reused for another app: %v, want ErrInvalid", err)
+	if _, err := env.e.Deploy(context.Background(), other, nil); !errors.Is(err, ErrDeployIDReused) || !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a deploy id reused for another app: %v, want ErrDeployIDReused (and ErrInvalid)", err)
+	}
+}
+
+// Results recorded before requests were hashed replay for any request of
+// their app, as they always did: an old history must not turn re-sends
+// into errors.
+func TestDeploy_ReplaysARecordWithoutRequestHash(t *testing.T) {
+	env := newTestEnv(t)
+	env.rt.publish("todo:v1", behaviour{})
+	if err := env.e.store.Record(Result{DeployID: "old-1", App: testApp, Kind: KindDeploy, Outcome: Succeeded, Version: "v0"}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := env.e.Deploy(context.Background(), request("old-1", "v1"), nil)
+	if err != nil || !res.Replayed || res.Version != "v0" {
+		t.Fatalf("re-send of a legacy record: %+v, %v", res, err)
 	}
 }
 

@@ -66,10 +66,13 @@ func (h Health) describe() string {
 }
 
 // waitHealthy polls container id until it passes h, exits, or h.Timeout
-// passes. The error, a *gateError, says which.
+// passes. The error, a *gateError, says which. It never waits past its
+// deadline: the last wait is cut short and each probe gets at most
+// ProbeTimeout or the time left. The interval has a floor (the engine's
+// minInterval, MinHealthInterval by default).
 func (e *Engine) waitHealthy(ctx context.Context, id string, h Health, emit func(Event)) error {
+	h.Interval = max(h.Interval, e.lim.minInterval)
 	deadline := time.Now().Add(h.Timeout)
-	client := &http.Client{Timeout: min(h.Interval*2, 5*time.Second)}
 	emit(Event{Phase: PhaseHealth, Message: fmt.Sprintf("waiting up to %s for %s", h.Timeout, h.describe())})
 	last := "no probe yet"
 	for {
@@ -88,8 +91,14 @@ func (e *Engine) waitHealthy(ctx context.Context, id string, h Health, emit func
 			}
 			return &gateError{fmt.Sprintf("container restarted %d time(s) during the health gate (last exit code %d)", c.RestartCount, c.ExitCode)}
 		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return &gateError{fmt.Sprintf("not healthy within %s (%s; last: %s)", h.Timeout, h.describe(), last)}
+		}
 		if c.Running {
-			ok, why := e.probe(ctx, client, c, h)
+			pctx, cancel := context.WithTimeout(ctx, min(ProbeTimeout, left))
+			ok, why := e.probe(pctx, gateClient, c, h)
+			cancel()
 			if ok {
 				emit(Event{Phase: PhaseHealth, Message: "healthy: " + why})
 				return nil
@@ -99,16 +108,16 @@ func (e *Engine) waitHealthy(ctx context.Context, id string, h Health, emit func
 				return &gateError{"the image's HEALTHCHECK reports unhealthy"}
 			}
 		}
-		if time.Now().After(deadline) {
-			return &gateError{fmt.Sprintf("not healthy within %s (%s; last: %s)", h.Timeout, h.describe(), last)}
-		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(h.Interval):
+		case <-time.After(min(h.Interval, max(time.Until(deadline), 0))):
 		}
 	}
 }
+
+// gateClient probes during the gate; each probe's context bounds it.
+var gateClient = &http.Client{}
 
 func (e *Engine) probe(ctx context.Context, client *http.Client, c Container, h Health) (bool, string) {
 	switch h.Type {

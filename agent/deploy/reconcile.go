@@ -13,21 +13,46 @@ import (
 //     container had passed the health gate, else undone (new container
 //     removed, old one started again) and recorded as interrupted;
 //   - containers that were created but never started are removed, and any
-//     running container other than the app's current one is stopped.
+//     running container other than the app's current one is stopped;
+//   - results that could not be recorded (state dir full or read-only)
+//     are recorded once it takes writes again.
 //
 // Apps with a deploy in progress are skipped; that deploy repairs its own.
+// So are apps blocked by a corrupt state file (see StateError): only an
+// operator knows what their containers should be. A newly found corrupt
+// file is reported in the error, once; the other apps are repaired anyway.
 func (e *Engine) Reconcile(ctx context.Context) error {
+	errs := e.store.takeFound()
 	js, err := e.store.Journals()
 	if err != nil {
-		return err
+		errs = append(errs, err)
 	}
-	var errs []error
+	journaled := map[string]bool{}
 	for _, j := range js {
+		journaled[j.App] = true
+		if e.store.Check(j.App) != nil {
+			continue
+		}
 		if err := e.withLock(j.App, func() error { return e.repairJournal(ctx, j) }); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	cs, err := e.rt.List(ctx, map[string]string{LabelNode: e.node})
+	for _, p := range e.store.Pending() {
+		if journaled[p.App] || e.store.Check(p.App) != nil {
+			continue // its journal's repair records it, or it is blocked
+		}
+		if err := e.withLock(p.App, func() error {
+			if _, still := e.store.pendingResult(p.DeployID); !still {
+				return nil
+			}
+			return e.store.Record(p)
+		}); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	lctx, cancel := e.opContext(ctx)
+	cs, err := e.rt.List(lctx, map[string]string{LabelNode: e.node})
+	cancel()
 	if err != nil {
 		return errors.Join(append(errs, err)...)
 	}
@@ -36,6 +61,9 @@ func (e *Engine) Reconcile(ctx context.Context) error {
 		apps[c.Labels[LabelApp]] = true
 	}
 	for app := range apps {
+		if e.store.Check(app) != nil {
+			continue
+		}
 		if err := e.withLock(app, func() error { return e.sweep(ctx, app) }); err != nil {
 			errs = append(errs, err)
 		}
@@ -56,22 +84,25 @@ func (e *Engine) withLock(app string, fn func() error) error {
 // repairApp finishes an earlier unfinished deploy of app before a new one
 // starts. The caller holds the app's lock.
 func (e *Engine) repairApp(ctx context.Context, app string) error {
-	js, err := e.store.Journals()
+	j, ok, err := e.store.Journal(app)
 	if err != nil {
 		return err
 	}
-	for _, j := range js {
-		if j.App == app {
-			if err := e.repairJournal(ctx, j); err != nil {
-				return fmt.Errorf("an earlier deploy of %s (%s) is unfinished and cannot be repaired yet: %w", app, j.DeployID, err)
-			}
+	if ok {
+		if err := e.repairJournal(ctx, j); err != nil {
+			return fmt.Errorf("an earlier deploy of %s (%s) is unfinished and cannot be repaired yet: %w", app, j.DeployID, err)
 		}
 	}
 	return e.sweep(ctx, app)
 }
 
+// repairJournal completes or undoes one unfinished run. Each engine call
+// is bounded (opContext), and the old version's gate by its own timeout,
+// so a hung engine cannot hold the app's lock for ever.
 func (e *Engine) repairJournal(ctx context.Context, j Journal) error {
-	cs, err := e.containers(ctx, j.App)
+	lctx, cancel := e.opContext(ctx)
+	cs, err := e.containers(lctx, j.App)
+	cancel()
 	if err != nil {
 		return err
 	}
@@ -85,7 +116,15 @@ func (e *Engine) repairJournal(ctx context.Context, j Journal) error {
 		}
 	}
 	res := Result{DeployID: j.DeployID, App: j.App, Kind: j.Kind, Version: j.Version, Image: j.Image,
-		PreviousVersion: j.OldVersion, Caller: j.Caller, StartedAt: j.StartedAt}
+		PreviousVersion: j.OldVersion, Caller: j.Caller, StartedAt: j.StartedAt, RequestHash: j.RequestHash}
+	// A run that reported its end but could not record it: its report
+	// stands, and the repair makes the node match it.
+	reported, isReported := e.store.pendingResult(j.DeployID)
+	if isReported && reported.Outcome != Succeeded {
+		j.Committed = false
+	}
+	ctx, cancel = context.WithTimeout(ctx, e.revertBudget(old))
+	defer cancel()
 	if j.Committed && nw != nil {
 		if !nw.Running {
 			if err := e.rt.Start(ctx, nw.ID); err != nil {
@@ -128,9 +167,14 @@ func (e *Engine) repairJournal(ctx context.Context, j Journal) error {
 			res.Message += fmt.Sprintf(" and version %s runs again", j.OldVersion)
 		}
 	}
-	if _, done := e.store.Finished(j.DeployID); !done {
-		res.FinishedAt = time.Now()
-		res.Duration = res.FinishedAt.Sub(res.StartedAt)
+	if isReported {
+		res = reported
+	}
+	if !e.store.recorded(j.DeployID) {
+		if !isReported {
+			res.FinishedAt = time.Now()
+			res.Duration = res.FinishedAt.Sub(res.StartedAt)
+		}
 		if err := e.store.Record(res); err != nil {
 			return err
 		}
@@ -142,7 +186,9 @@ func (e *Engine) repairJournal(ctx context.Context, j Journal) error {
 // sweep removes never-started containers and stops every running one
 // except the app's current container.
 func (e *Engine) sweep(ctx context.Context, app string) error {
-	cs, err := e.containers(ctx, app)
+	lctx, cancel := e.opContext(ctx)
+	cs, err := e.containers(lctx, app)
+	cancel()
 	if err != nil {
 		return err
 	}
@@ -151,17 +197,19 @@ func (e *Engine) sweep(ctx context.Context, app string) error {
 		if cur != nil && c.ID == cur.ID {
 			continue
 		}
+		var err error
+		octx, cancel := e.opContext(ctx)
 		switch {
 		case c.State == "created":
 			e.log.Warn("removing a container that was created but never started", "app", app, "container", c.Name)
-			if err := e.rt.Remove(ctx, c.ID); err != nil {
-				return err
-			}
+			err = e.rt.Remove(octx, c.ID)
 		case c.Running:
 			e.log.Warn("stopping a second running container of the app", "app", app, "container", c.Name)
-			if err := e.rt.Stop(ctx, c.ID, ownStopTimeout); err != nil {
-				return err
-			}
+			err = e.rt.Stop(octx, c.ID, ownStopTimeout)
+		}
+		cancel()
+		if err != nil {
+			return err
 		}
 	}
 	return nil
@@ -186,13 +234,19 @@ func (e *Engine) RepairLoop(ctx context.Context, interval time.Duration) {
 		case <-time.After(interval):
 		}
 		// A journal of an app whose lock is held belongs to a deploy in
-		// progress; only one nobody holds was left behind.
+		// progress; only one nobody holds was left behind. Results that
+		// could not be recorded wait for the state dir too.
 		js, err := e.store.Journals()
 		if err != nil {
 			needed = true
 		}
 		for _, j := range js {
 			if !e.locked(j.App) {
+				needed = true
+			}
+		}
+		for _, p := range e.store.Pending() {
+			if !e.locked(p.App) {
 				needed = true
 			}
 		}

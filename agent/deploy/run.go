@@ -11,46 +11,66 @@ import (
 	"sort"
 	"strings"
 	"time"
-
-	"github.com/labfleet/labfleet/internal/deployid"
 )
 
 // run is one deploy or rollback in progress.
 type run struct {
 	e    *Engine
 	emit func(Event)
+	mask *masker
 	res  Result
 	j    Journal
-	old  *Container // the app's current container before this run, if any
+	// budget is the deadline of the run's current stage, which started
+	// at stageStart, for the message when it passes.
+	budget     budget
+	stageStart time.Time
+	old        *Container // the app's current container before this run, if any
 	// oldWasRunning: only a container that was serving is started again on revert.
 	oldWasRunning bool
+	// currentSet: the new container was recorded as the app's current one.
+	currentSet bool
+	// withholdLogs: the new container has secrets this run cannot mask.
+	withholdLogs bool
 	// revertIncomplete: a revert step failed (e.g. the engine went away), so
 	// the journal stays and the repair loop finishes the revert later.
 	revertIncomplete bool
 }
 
-func (e *Engine) newRun(kind Kind, app, id, caller string, emit func(Event)) *run {
+func (e *Engine) newRun(kind Kind, app, id, caller, hash string, m *masker, emit func(Event)) *run {
 	now := time.Now()
-	r := &run{e: e, res: Result{DeployID: id, App: app, Kind: kind, Caller: caller, StartedAt: now}}
+	r := &run{e: e, mask: m, res: Result{DeployID: id, App: app, Kind: kind, Caller: caller, StartedAt: now, RequestHash: hash}}
 	r.emit = func(ev Event) {
 		if ev.Time.IsZero() {
 			ev.Time = time.Now()
 		}
+		ev.Message = capText(m.String(ev.Message), maxMessageLen)
 		if emit != nil {
 			emit(ev)
 		}
 		faultAt(ev.Phase)
 	}
-	r.j = Journal{DeployID: id, Kind: kind, App: app, Caller: caller, StartedAt: now}
+	r.j = Journal{DeployID: id, Kind: kind, App: app, Caller: caller, StartedAt: now, RequestHash: hash}
 	return r
 }
 
 // Deploy runs req to completion. It returns an error only when nothing was
-// changed and nothing recorded: ErrLocked, ErrInvalid, or ErrUnavailable
-// before the first change. Every other outcome, failures included, is a
-// recorded Result.
+// changed and nothing recorded: ErrLocked, ErrInvalid, ErrDeployIDReused,
+// ErrCorruptState, or ErrUnavailable before the first change. Every other
+// outcome, failures included, is a Result, recorded unless the state dir
+// refuses it (then the result says so and the repair loop records it).
+// No secret value of req appears in the result, its events or the error.
 func (e *Engine) Deploy(ctx context.Context, req Request, emit func(Event)) (Result, error) {
-	if r, done, err := e.replay(&req.DeployID, req.App); done || err != nil {
+	m := newMasker(req.Spec.SecretEnv, req.Auth)
+	res, err := e.deploy(ctx, req, m, emit)
+	return res, m.Error(err)
+}
+
+func (e *Engine) deploy(ctx context.Context, req Request, m *masker, emit func(Event)) (Result, error) {
+	hash := e.requestHash(req)
+	if err := e.store.Check(req.App); err != nil {
+		return Result{}, err
+	}
+	if r, done, err := e.replay(&req.DeployID, req.App, hash); done || err != nil {
 		return r, err
 	}
 	if req.StartFirst {
@@ -66,48 +86,36 @@ func (e *Engine) Deploy(ctx context.Context, req Request, emit func(Event)) (Res
 		}
 	}
 	if req.DryRun {
-		return e.plan(ctx, req)
+		res, err := e.plan(ctx, req)
+		return m.Result(res), err
 	}
 	unlock, err := e.lockForDeploy(ctx, req.App, req.DeployID, req.Caller)
 	if err != nil {
 		return Result{}, err
 	}
 	defer unlock()
-	// A deploy that has started finishes, even if the caller goes away:
-	// stopping halfway would leave the app down.
-	ctx = context.WithoutCancel(ctx)
+	// A deploy that has started finishes, even if the caller goes away
+	// (stopping halfway would leave the app down), but within its deadline.
+	base := context.WithoutCancel(ctx)
+	r := e.newRun(KindDeploy, req.App, req.DeployID, req.Caller, hash, m, emit)
+	pullBudget, restBudget := e.deployBudgets(req)
+	ctx, cancel := r.stage(base, pullBudget)
+	defer cancel()
 	if err := e.repairApp(ctx, req.App); err != nil {
 		return Result{}, err
 	}
 	// A re-sent id whose run a crash interrupted has just been recorded by
 	// that repair (ours, or the repair loop's we waited out): replay it.
-	if r, done, err := e.replay(&req.DeployID, req.App); done || err != nil {
-		return r, err
+	if res, done, err := e.replay(&req.DeployID, req.App, hash); done || err != nil {
+		return res, err
 	}
-	r := e.newRun(KindDeploy, req.App, req.DeployID, req.Caller, emit)
 	r.res.Image, r.j.Image = req.Image, req.Image
-	return r.deploy(ctx, req)
+	return r.deploy(ctx, base, restBudget, req)
 }
 
-// replay makes re-sending a deploy id idempotent: a finished id returns
-// its recorded result (done) and touches nothing; an empty id gets a new one.
-func (e *Engine) replay(id *string, app string) (Result, bool, error) {
-	if *id == "" {
-		*id = deployid.New("", time.Now())
-		return Result{}, false, nil
-	}
-	r, ok := e.store.Finished(*id)
-	if !ok {
-		return Result{}, false, nil
-	}
-	if r.App != app {
-		return Result{}, true, fmt.Errorf("%w: deploy id %s was already used for app %s; use a new id", ErrInvalid, *id, r.App)
-	}
-	r.Replayed = true
-	return r, true, nil
-}
-
-func (r *run) deploy(ctx context.Context, req Request) (Result, error) {
+// deploy runs the deploy: up to the image under ctx (the pull stage), the
+// rest under a deadline of rest, counted from when the image is ready.
+func (r *run) deploy(ctx, base context.Context, rest budget, req Request) (Result, error) {
 	e := r.e
 	r.emit(Event{Phase: PhaseLock, Message: fmt.Sprintf("locked %s on %s for deploy %s", req.App, e.node, req.DeployID)})
 	cs, err := e.containers(ctx, req.App)
@@ -127,6 +135,8 @@ func (r *run) deploy(ctx context.Context, req Request) (Result, error) {
 		}
 		return r.fail(ctx, PhasePull, err.Error()), nil
 	}
+	ctx, cancel := r.stage(base, rest)
+	defer cancel()
 	r.res.ImageDigest = digestOf(img, req.Image)
 	if r.res.Version == "" {
 		r.res.Version = versionOf(req.Image, r.res.ImageDigest)
@@ -167,7 +177,10 @@ func (r *run) setOld(c *Container) {
 }
 
 // swap replaces the old container by newID behind the health gate, and
-// puts the old one back if the new one does not pass.
+// puts the old one back if the new one does not pass. Success is not
+// reported until it is journaled and recorded: a success the state dir
+// cannot hold would be undone by the next repair, so it is turned into a
+// failure (and reverted) while the old version can still be put back.
 func (r *run) swap(ctx context.Context, newID string, health Health, startFirst bool) (Result, error) {
 	e := r.e
 	if r.old != nil && r.oldWasRunning && !startFirst {
@@ -185,33 +198,63 @@ func (r *run) swap(ctx context.Context, newID string, health Health, startFirst 
 	}
 	r.j.Committed = true
 	if err := e.store.SaveJournal(r.j); err != nil {
-		e.log.Warn("cannot save journal", "app", r.res.App, "err", err)
+		r.j.Committed = false
+		return r.fail(ctx, PhaseRecord, "cannot journal that the new version passed its health gate: "+err.Error()), nil
 	}
 	if r.old != nil && r.oldWasRunning && startFirst {
 		r.emit(Event{Phase: PhaseStopOld, Message: fmt.Sprintf("stopping %s (version %s)", r.old.Name, r.res.PreviousVersion)})
 		if err := e.rt.Stop(ctx, r.old.ID, ownStopTimeout); err != nil {
-			e.log.Warn("cannot stop the old container after start-first deploy", "app", r.res.App, "err", err)
+			e.log.Warn("cannot stop the old container after start-first deploy", "app", r.res.App, "err", r.mask.Error(err))
 		}
 	}
 	if err := e.store.SetCurrent(r.res.App, Current{ContainerID: newID, Version: r.res.Version, DeployID: r.res.DeployID}); err != nil {
-		e.log.Warn("cannot record current container", "app", r.res.App, "err", err)
+		return r.fail(ctx, PhaseRecord, "cannot record the app's current container: "+err.Error()), nil
 	}
+	r.currentSet = true
 	r.emit(Event{Phase: PhasePrune, Message: fmt.Sprintf("keeping the last %d stopped versions", e.Retain)})
-	e.prune(ctx, r.res.App, newID)
 	msg := fmt.Sprintf("%s is now version %s", r.res.App, r.res.Version)
 	if r.res.PreviousVersion != "" {
 		msg += " (was " + r.res.PreviousVersion + ")"
 	}
-	return r.finish(Succeeded, msg), nil
+	r.settle(Succeeded, msg)
+	if err := e.store.Record(r.res); err != nil {
+		r.res.Outcome, r.res.FinishedAt, r.res.Duration = OutcomeNone, time.Time{}, 0
+		return r.fail(ctx, PhaseRecord, "cannot record the result: "+err.Error()), nil
+	}
+	// Pruning comes after the record, so a failed record can still put
+	// the old version back even with Retain 0.
+	e.prune(ctx, r.res.App, newID)
+	r.emit(Event{Phase: PhaseRecord, Message: r.res.Message})
+	if err := e.store.DropJournal(r.res.App); err != nil {
+		// The journal says committed: a repair completes, never undoes, it.
+		e.log.Warn("cannot drop journal", "app", r.res.App, "err", err)
+	}
+	r.logFinished()
+	return r.res, nil
 }
 
-// fail reverts whatever this run changed, records the failure and returns it.
+// fail reverts whatever this run changed, records the failure and returns
+// it. The revert has its own time budget, since the run's may be spent.
 func (r *run) fail(ctx context.Context, phase Phase, cause string) Result {
 	e := r.e
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		cause = fmt.Sprintf("deadline exceeded after %s (%s): %s", time.Since(r.stageStart).Round(time.Millisecond), r.budget.why, cause)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.revertBudget(r.old))
+	defer cancel()
 	r.res.FailedPhase = phase
 	msg := fmt.Sprintf("%s failed: %s", phase, cause)
+	if r.j.Committed {
+		// Tell a repair after a crash to undo, not complete, this run.
+		r.j.Committed = false
+		if err := e.store.SaveJournal(r.j); err != nil {
+			e.log.Warn("cannot journal the revert", "app", r.res.App, "err", err)
+		}
+	}
 	if id := r.j.NewContainer; id != "" {
-		if tail, err := e.rt.Logs(ctx, id, 20); err == nil {
+		if r.withholdLogs {
+			msg += "; its log lines are withheld (it has secret env values this agent cannot read back to mask)"
+		} else if tail, err := e.rt.Logs(ctx, id, 20); err == nil {
 			r.res.LogTail = tail
 		}
 		r.emit(Event{Phase: PhaseRevert, Message: "removing the new container " + shortID(id)})
@@ -236,6 +279,11 @@ func (r *run) fail(ctx context.Context, phase Phase, cause string) Result {
 		msg += fmt.Sprintf("; version %s was never stopped", r.res.PreviousVersion)
 		r.res.ContainerID = r.old.ID
 	}
+	if r.currentSet && r.old != nil {
+		if err := e.store.SetCurrent(r.res.App, Current{ContainerID: r.old.ID, Version: r.res.PreviousVersion}); err != nil {
+			e.log.Warn("cannot record the old container as current again", "app", r.res.App, "err", err)
+		}
+	}
 	return r.finish(Failed, msg)
 }
 
@@ -258,15 +306,24 @@ func (r *run) restoreOld(ctx context.Context) string {
 	return ""
 }
 
-// finish records the result and ends the journal. A result that cannot be
-// recorded is still returned; the journal stays, so reconcile repairs state.
-func (r *run) finish(o Outcome, msg string) Result {
+// settle fills in how the run ended, masked and capped, as it is recorded.
+func (r *run) settle(o Outcome, msg string) {
 	r.res.Outcome, r.res.Message = o, msg
 	r.res.FinishedAt = time.Now()
 	r.res.Duration = r.res.FinishedAt.Sub(r.res.StartedAt)
-	r.emit(Event{Phase: PhaseRecord, Message: msg})
+	r.res = r.mask.Result(r.res)
+}
+
+// finish records a result that needs no commit (failed, unchanged) and ends
+// the journal. A result that cannot be recorded is still returned, saying
+// so; it stays pending, and the journal stays, so the repair loop records
+// it once the state dir takes writes again.
+func (r *run) finish(o Outcome, msg string) Result {
+	r.settle(o, msg)
+	r.emit(Event{Phase: PhaseRecord, Message: r.res.Message})
 	if err := r.e.store.Record(r.res); err != nil {
 		r.e.log.Error("cannot record deploy result", "app", r.res.App, "deploy_id", r.res.DeployID, "err", err)
+		r.res.Message += "; this result could not be recorded yet (the agent retries): " + err.Error()
 		return r.res
 	}
 	if r.revertIncomplete {
@@ -274,9 +331,13 @@ func (r *run) finish(o Outcome, msg string) Result {
 	} else if err := r.e.store.DropJournal(r.res.App); err != nil {
 		r.e.log.Warn("cannot drop journal", "app", r.res.App, "err", err)
 	}
+	r.logFinished()
+	return r.res
+}
+
+func (r *run) logFinished() {
 	r.e.log.Info("deploy finished", "app", r.res.App, "deploy_id", r.res.DeployID, "kind", r.res.Kind, "outcome", r.res.Outcome,
 		"version", r.res.Version, "previous", r.res.PreviousVersion, "caller", r.res.Caller, "duration", r.res.Duration.Round(time.Millisecond).String())
-	return r.res
 }
 
 // containerConfig builds the container; its spec hash (keyed, so it
@@ -300,10 +361,13 @@ func (e *Engine) containerConfig(req Request, version string, h Health) Containe
 		}
 		env = append(env, k+"="+v)
 	}
+	secretNames := make([]string, 0, len(s.SecretEnv))
 	for k, v := range s.SecretEnv {
 		env = append(env, k+"="+v)
+		secretNames = append(secretNames, k)
 	}
 	sort.Strings(env)
+	sort.Strings(secretNames)
 	labels := map[string]string{}
 	for k, v := range s.Labels {
 		labels[k] = v
@@ -315,7 +379,7 @@ func (e *Engine) containerConfig(req Request, version string, h Health) Containe
 	cfg := ContainerConfig{
 		Name: e.containerName(req.App), Image: req.Image, Env: env, Entrypoint: s.Entrypoint, Command: s.Command,
 		Ports: s.Ports, PublishIP: e.publishIP, RestartPolicy: restart, NetworkMode: s.NetworkMode, Mounts: s.Mounts,
-		MemoryBytes: s.MemoryBytes, NanoCPUs: int64(s.CPUs * 1e9), StopTimeout: s.StopTimeout, User: s.User, Workdir: s.Workdir,
+		MemoryBytes: s.MemoryBytes, NanoCPUs: int64(s.CPUs * 1e9), StopTimeout: roundUpSecond(s.StopTimeout), User: s.User, Workdir: s.Workdir,
 	}
 	hashIn, _ := json.Marshal(struct {
 		C ContainerConfig
@@ -331,6 +395,9 @@ func (e *Engine) containerConfig(req Request, version string, h Health) Containe
 	labels[LabelDeployID] = req.DeployID
 	labels[LabelHealth] = healthLabel(h)
 	labels[LabelSpecHash] = hex.EncodeToString(mac.Sum(nil))[:32]
+	if len(secretNames) > 0 {
+		labels[LabelSecretEnv] = strings.Join(secretNames, ",")
+	}
 	cfg.Labels = labels
 	return cfg
 }
@@ -347,54 +414,4 @@ func shortDigest(d string) string {
 		return d[:i+13]
 	}
 	return d
-}
-
-// plan answers a dry run: would this deploy change the node? It takes no
-// lock, pulls nothing and records nothing.
-func (e *Engine) plan(ctx context.Context, req Request) (Result, error) {
-	cs, err := e.containers(ctx, req.App)
-	if err != nil {
-		return Result{}, err
-	}
-	now := time.Now()
-	res := Result{DeployID: req.DeployID, App: req.App, Kind: KindDeploy, Image: req.Image, Caller: req.Caller, StartedAt: now, FinishedAt: now}
-	cur := e.current(ctx, req.App, cs)
-	if cur != nil {
-		res.PreviousVersion = cur.Labels[LabelVersion]
-	}
-	res.Version = req.Version
-	img, ok, err := e.rt.Image(ctx, req.Image)
-	if err != nil {
-		return Result{}, err
-	}
-	if res.Version == "" {
-		res.Version = versionOf(req.Image, digestOf(img, req.Image))
-	}
-	res.Outcome = WouldChange
-	switch {
-	case !ok && pullPolicy(req.Pull, req.Image) == PullNever:
-		res.Outcome, res.Message = Failed, fmt.Sprintf("image %s is not on node %s and the pull policy is never", req.Image, e.node)
-	case !ok:
-		res.Message = fmt.Sprintf("would pull %s (not on the node yet) and deploy it as version %s", req.Image, res.Version)
-	case cur == nil:
-		res.Message = fmt.Sprintf("would deploy %s as version %s (the app is not on this node yet)", req.Image, res.Version)
-	default:
-		res.ImageDigest = digestOf(img, req.Image)
-		cfg := e.containerConfig(req, res.Version, resolveHealth(req.Health, req.Spec, img))
-		switch {
-		case !cur.Running:
-			res.Message = fmt.Sprintf("would deploy %s as version %s (version %s is %s)", req.Image, res.Version, res.PreviousVersion, cur.State)
-		case cur.ImageID != img.ID:
-			res.Message = fmt.Sprintf("would replace version %s (%s) by %s (%s)", res.PreviousVersion, shortDigest(cur.Digest()), res.Version, shortDigest(res.ImageDigest))
-		case cur.Labels[LabelSpecHash] != cfg.Labels[LabelSpecHash]:
-			res.Message = fmt.Sprintf("would redeploy version %s: same image, different settings (env, ports, mounts or limits)", res.Version)
-		default:
-			res.Outcome, res.Version = Unchanged, res.PreviousVersion
-			res.Message = fmt.Sprintf("%s with the same settings already runs as version %s; nothing would change", req.Image, res.PreviousVersion)
-		}
-		if res.Outcome == WouldChange && pullPolicy(req.Pull, req.Image) == PullAlways {
-			res.Message += " (the pull policy is always: a pull may also find a newer image)"
-		}
-	}
-	return res, nil
 }

@@ -23,6 +23,7 @@ type Runtime interface {
 	Create(ctx context.Context, c ContainerConfig) (id string, err error)
 	Start(ctx context.Context, id string) error
 	// Stop stops gracefully within timeout (engine default when 0).
+	// Implementations round a timeout up to whole seconds, never down.
 	Stop(ctx context.Context, id string, timeout time.Duration) error
 	// Remove force-removes a container.
 	Remove(ctx context.Context, id string) error
@@ -80,6 +81,11 @@ type Container struct {
 	Ports        []PortBinding
 	IPAddress    string
 	NetworkMode  string
+	// Env is the container's environment (KEY=VALUE), secrets included:
+	// never log it. Inspect should fill it; List may leave it nil. The
+	// engine reads it only to mask a retained container's secret values
+	// in its log lines, and withholds those lines when it is nil.
+	Env []string
 }
 
 // PortBinding is a published port.

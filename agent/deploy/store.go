@@ -1,8 +1,6 @@
 package deploy
 
 import (
-	"bufio"
-	"bytes"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -10,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -23,12 +20,36 @@ import (
 //	current/<app>.json    which container is the app's current one
 //	key                   random key for spec hashes (so hashes of secrets reveal nothing)
 //
-// A torn last line of a history file (a crash mid-append) is ignored.
+// A torn last line of a history file (a crash mid-append) is ignored. A
+// journal or history file that cannot be read back any other way is
+// quarantined and blocks its app only (see StateError).
 type Store struct {
 	dir string
 	mu  sync.Mutex
 	key []byte
 	ids map[string]Result // finished deploy ids, for idempotent replays
+	// pending holds results that could not be recorded (state dir full or
+	// read-only): replays return them and the repair loop records them
+	// once it can.
+	pending map[string]Result
+	// blocked: apps found with a quarantined state file, so their history
+	// is read again once an operator has repaired them; the error says why
+	// when this process quarantined the file (nil when it found it so).
+	blocked map[string]*StateError
+	// found: what OpenStore quarantined, for the first Reconcile to report.
+	found []error
+	// writeFault, when set, is asked before every write under dir and its
+	// error returned as the write's: the unit tests' read-only or full
+	// state dir (e2e/ tests the real ones on a tmpfs). Nil in the agent.
+	writeFault func(path string) error
+}
+
+// canWrite returns the injected fault for a write to path, if any.
+func (s *Store) canWrite(path string) error {
+	if s.writeFault == nil {
+		return nil
+	}
+	return s.writeFault(path)
 }
 
 // Journal is what a deploy in flight has done so far.
@@ -49,6 +70,8 @@ type Journal struct {
 	NewIsRetained bool `json:"new_is_retained,omitempty"`
 	// Committed: the new container passed its health gate.
 	Committed bool `json:"committed,omitempty"`
+	// RequestHash is the request's keyed hash (Result.RequestHash).
+	RequestHash string `json:"request_hash,omitempty"`
 }
 
 // Current names the app's current container.
@@ -65,7 +88,7 @@ func OpenStore(dir string) (*Store, error) {
 			return nil, fmt.Errorf("cannot create state dir: %w", err)
 		}
 	}
-	s := &Store{dir: dir, ids: map[string]Result{}}
+	s := &Store{dir: dir, ids: map[string]Result{}, pending: map[string]Result{}, blocked: map[string]*StateError{}}
 	key, err := os.ReadFile(filepath.Join(dir, "key"))
 	if errors.Is(err, fs.ErrNotExist) {
 		key = make([]byte, 32)
@@ -83,6 +106,11 @@ func OpenStore(dir string) (*Store, error) {
 	}
 	for _, app := range apps {
 		rs, err := s.readHistory(app)
+		if errors.Is(err, ErrCorruptState) {
+			// Quarantined: the app is blocked, the others go on.
+			s.found = append(s.found, err)
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -91,6 +119,15 @@ func OpenStore(dir string) (*Store, error) {
 		}
 	}
 	return s, nil
+}
+
+// takeFound returns (once) the errors of the files OpenStore quarantined.
+func (s *Store) takeFound() []error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.found
+	s.found = nil
+	return f
 }
 
 // Key is the secret used for spec hashes.
@@ -110,124 +147,96 @@ func (s *Store) apps() ([]string, error) {
 	return apps, nil
 }
 
-// Record appends a finished result to the app's history.
-func (s *Store) Record(r Result) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	b, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	f, err := os.OpenFile(filepath.Join(s.dir, "history", r.App+".jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
-		return fmt.Errorf("cannot record history: %w", err)
-	}
-	defer f.Close()
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		return fmt.Errorf("cannot record history: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("cannot record history: %w", err)
-	}
-	s.ids[r.DeployID] = r
-	return nil
-}
-
-// Finished returns the recorded result of a deploy id.
-func (s *Store) Finished(id string) (Result, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, ok := s.ids[id]
-	return r, ok
-}
-
-func (s *Store) readHistory(app string) ([]Result, error) {
-	b, err := os.ReadFile(filepath.Join(s.dir, "history", app+".jsonl"))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("cannot read history of %s: %w", app, err)
-	}
-	var out []Result
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var r Result
-		if json.Unmarshal(sc.Bytes(), &r) == nil && r.DeployID != "" {
-			out = append(out, r)
-		}
-	}
-	return out, nil
-}
-
-// History returns up to limit results, newest first, for one app or all.
-func (s *Store) History(app string, limit int) ([]Result, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	apps := []string{app}
-	if app == "" {
-		var err error
-		if apps, err = s.apps(); err != nil {
-			return nil, err
-		}
-	}
-	var all []Result
-	for _, a := range apps {
-		rs, err := s.readHistory(a)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, rs...)
-	}
-	sort.SliceStable(all, func(i, j int) bool { return all[i].FinishedAt.After(all[j].FinishedAt) })
-	if limit > 0 && len(all) > limit {
-		all = all[:limit]
-	}
-	return all, nil
-}
-
 // SaveJournal writes the in-flight record atomically.
 func (s *Store) SaveJournal(j Journal) error {
 	b, err := json.Marshal(j)
 	if err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(s.dir, "journal", j.App+".json"), b)
+	if err := s.canWrite(s.journalPath(j.App)); err != nil {
+		return fmt.Errorf("cannot write %s: %w", s.journalPath(j.App), err)
+	}
+	return writeAtomic(s.journalPath(j.App), b)
 }
 
 // DropJournal removes an app's in-flight record.
 func (s *Store) DropJournal(app string) error {
-	err := os.Remove(filepath.Join(s.dir, "journal", app+".json"))
+	err := s.canWrite(s.journalPath(app))
+	if err == nil {
+		err = os.Remove(s.journalPath(app))
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	return err
 }
 
-// Journals returns every in-flight record (deploys the agent did not finish).
+// Journal returns app's in-flight record, if any. A journal that cannot be
+// read back is quarantined and answered with a *StateError.
+func (s *Store) Journal(app string) (Journal, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	path := s.journalPath(app)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Journal{}, false, nil
+	}
+	if err != nil {
+		return Journal{}, false, fmt.Errorf("cannot read the deploy journal of %s: %w", app, err)
+	}
+	j, err := parseJournal(b)
+	if err == nil && j.App != app {
+		err = fmt.Errorf("it is for app %q", j.App)
+	}
+	if err != nil {
+		// A journal is written atomically, so a bad one was not written
+		// whole by this agent: nothing in it can be trusted.
+		return Journal{}, false, s.quarantine(app, path, kindJournal, err)
+	}
+	return j, true, nil
+}
+
+// Journals returns every readable in-flight record (deploys the agent did
+// not finish). Corrupt ones are quarantined and reported in err, joined,
+// without hiding the others.
 func (s *Store) Journals() ([]Journal, error) {
 	ents, err := os.ReadDir(filepath.Join(s.dir, "journal"))
 	if err != nil {
 		return nil, fmt.Errorf("cannot list journals: %w", err)
 	}
 	var out []Journal
+	var errs []error
 	for _, e := range ents {
-		if !strings.HasSuffix(e.Name(), ".json") {
+		app, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(s.dir, "journal", e.Name()))
+		j, ok, err := s.Journal(app)
 		if err != nil {
-			return nil, err
+			errs = append(errs, err)
+			continue
 		}
-		var j Journal
-		if err := json.Unmarshal(b, &j); err != nil {
-			// A journal is written atomically, so a bad one was not ours.
-			return nil, fmt.Errorf("corrupt journal %s: %w", e.Name(), err)
+		if ok {
+			out = append(out, j)
 		}
-		out = append(out, j)
 	}
-	return out, nil
+	return out, errors.Join(errs...)
+}
+
+// parseJournal reads a journal file's contents.
+func parseJournal(b []byte) (Journal, error) {
+	var j Journal
+	if err := json.Unmarshal(b, &j); err != nil {
+		return Journal{}, err
+	}
+	if j.DeployID == "" || j.App == "" {
+		return Journal{}, errors.New("it names no deploy id or app")
+	}
+	return j, nil
+}
+
+func (s *Store) journalPath(app string) string {
+	return filepath.Join(s.dir, "journal", app+".json")
 }
 
 // SetCurrent records the app's current container.
@@ -236,7 +245,11 @@ func (s *Store) SetCurrent(app string, c Current) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(s.dir, "current", app+".json"), b)
+	path := filepath.Join(s.dir, "current", app+".json")
+	if err := s.canWrite(path); err != nil {
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	return writeAtomic(path, b)
 }
 
 // GetCurrent returns the app's recorded current container.

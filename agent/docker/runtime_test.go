@@ -82,9 +82,10 @@ func TestCreate_MapsTheWholeConfig(t *testing.T) {
 		cfg.User != "1000:1000" || cfg.WorkingDir != "/srv" || cfg.Labels["labfleet.node"] != "node1" || len(cfg.Labels) != 2 {
 		t.Errorf("config = %+v", cfg)
 	}
-	// Whole seconds, as the engine takes them.
-	if cfg.StopTimeout == nil || *cfg.StopTimeout != 12 {
-		t.Errorf("StopTimeout = %v, want 12", cfg.StopTimeout)
+	// Whole seconds, as the engine takes them, rounded up: a container
+	// never gets less grace than asked.
+	if cfg.StopTimeout == nil || *cfg.StopTimeout != 13 {
+		t.Errorf("StopTimeout = %v, want 13", cfg.StopTimeout)
 	}
 	wantExposed := nat.PortSet{"8000/tcp": {}, "53/udp": {}}
 	if !reflect.DeepEqual(cfg.ExposedPorts, wantExposed) {
@@ -188,7 +189,7 @@ const inspectJSON = `{
   "Image": "sha256:feedbeef",
   "RestartCount": 2,
   "Created": "2026-01-02T03:04:05.123456789Z",
-  "Config": {"Image": "labfleet-test/web:v1", "Labels": {"labfleet.app": "web"}},
+  "Config": {"Image": "labfleet-test/web:v1", "Labels": {"labfleet.app": "web"}, "Env": ["VERSION=v1", "PW=s3cret"]},
   "State": {"Status": "restarting", "Running": true, "Restarting": true, "ExitCode": 3,
             "StartedAt": "2026-01-02T03:04:06Z", "FinishedAt": "0001-01-01T00:00:00Z",
             "Health": {"Status": "unhealthy"}},
@@ -229,6 +230,8 @@ func TestInspect_MapsTheEngineView(t *testing.T) {
 			{HostIP: "::1", HostPort: 18000, ContainerPort: 8000, Protocol: "tcp"},
 		},
 		IPAddress: "172.17.0.5", NetworkMode: "bridge",
+		// The deploy engine needs the values to mask them in log lines.
+		Env: []string{"VERSION=v1", "PW=s3cret"},
 	}
 	if !c.FinishedAt.IsZero() {
 		t.Errorf("FinishedAt = %v, want zero", c.FinishedAt)
@@ -328,9 +331,11 @@ func TestStartStopRemove(t *testing.T) {
 	if err := e.Stop(ctx, longID, 7900*time.Millisecond); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
-	if got := f.last(t, "POST /containers/"+longID+"/stop").Query.Get("t"); got != "7" {
-		t.Errorf("stop t = %q, want 7", got)
+	if got := f.last(t, "POST /containers/"+longID+"/stop").Query.Get("t"); got != "8" {
+		t.Errorf("stop t = %q, want 8 (rounded up)", got)
 	}
+	// Timeout 0: the container's own, which the call's deadline allows for.
+	f.onJSON("GET /containers/"+longID+"/json", http.StatusOK, map[string]any{"Id": longID, "Config": map[string]any{"StopTimeout": 20}})
 	if err := e.Stop(ctx, longID, 0); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
@@ -534,8 +539,8 @@ func TestUnreachableEngineIsUnavailable(t *testing.T) {
 					t.Errorf("%s: %v; want ErrUnavailable naming %s", what, err, host)
 				}
 			}
-			if _, _, err := e.Version(ctx); err == nil || !strings.Contains(err.Error(), "docker engine at "+host) {
-				t.Errorf("Version: %v; want an error naming %s", err, host)
+			if _, _, err := e.Version(ctx); !errors.Is(err, deploy.ErrUnavailable) || !strings.Contains(err.Error(), "Docker Engine at "+host) {
+				t.Errorf("Version: %v; want ErrUnavailable naming %s", err, host)
 			}
 		})
 	}

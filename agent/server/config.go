@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"time"
+
+	"github.com/labfleet/labfleet/agent/identity"
 )
 
 // ErrConfig marks a configuration the agent refuses to start with.
@@ -19,8 +21,18 @@ type Config struct {
 	// TLSClientCA, when set, makes TLS mutual: client certificates are
 	// required and must chain to this CA.
 	TLSClientCA string
-	// TokenFile holds a bearer token every caller must present.
-	TokenFile string
+	// ClientRoles maps client certificate CommonNames to role names
+	// ("monitoring", "deploy"); an entry wins over the role written in
+	// the certificate.
+	ClientRoles map[string]string
+	// TokenFile holds the bearer token of the deploy role;
+	// MonitoringTokenFile the one of the monitoring role. With either
+	// set, every caller must present one of them.
+	TokenFile, MonitoringTokenFile string
+	// AllowReadableSecrets starts the agent, with a warning, when its key
+	// or a token file is readable by other users; without it that is
+	// refused.
+	AllowReadableSecrets bool
 	// Insecure serves plaintext; only allowed on a loopback Listen address.
 	Insecure bool
 	// MetricsListen, when set, serves Prometheus /metrics on this address.
@@ -52,11 +64,19 @@ func (c *Config) Check() error {
 	case !c.Insecure && !tls:
 		return fmt.Errorf("%w: no transport security: give --tls-cert, --tls-key and --tls-client-ca "+
 			"(labcontroller certs init makes them), or --insecure with a loopback --listen address", ErrConfig)
-	case tls && c.TLSClientCA == "" && c.TokenFile == "":
+	case tls && c.TLSClientCA == "" && c.TokenFile == "" && c.MonitoringTokenFile == "":
 		return fmt.Errorf("%w: TLS without --tls-client-ca or --token-file would let anyone who reaches "+
 			"the port run containers as root; give one of them", ErrConfig)
 	case c.Insecure && c.TLSClientCA != "":
 		return fmt.Errorf("%w: --tls-client-ca needs TLS; give --tls-cert and --tls-key too", ErrConfig)
+	case len(c.ClientRoles) > 0 && c.TLSClientCA == "":
+		return fmt.Errorf("%w: --client-role gives client certificates roles; it needs --tls-client-ca", ErrConfig)
+	case c.TokenFile != "" && c.TokenFile == c.MonitoringTokenFile:
+		return fmt.Errorf("%w: --token-file and --monitoring-token-file name the same file; "+
+			"a monitoring caller would get the deploy role: give each role its own token", ErrConfig)
+	}
+	if _, err := c.clientRoles(); err != nil {
+		return err
 	}
 	if c.MetricsListen != "" {
 		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
@@ -64,6 +84,22 @@ func (c *Config) Check() error {
 		}
 	}
 	return nil
+}
+
+// clientRoles parses ClientRoles.
+func (c *Config) clientRoles() (map[string]identity.Role, error) {
+	m := make(map[string]identity.Role, len(c.ClientRoles))
+	for name, role := range c.ClientRoles {
+		if name == "" {
+			return nil, fmt.Errorf("%w: --client-role =%s: give the certificate's common name, e.g. nagios=monitoring", ErrConfig, role)
+		}
+		r, err := identity.ParseRole(role)
+		if err != nil {
+			return nil, fmt.Errorf("%w: --client-role %s=%s: %v", ErrConfig, name, role, err)
+		}
+		m[name] = r
+	}
+	return m, nil
 }
 
 // IsLoopback reports whether host names only this machine.

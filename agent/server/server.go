@@ -1,10 +1,13 @@
-// Package server builds labagent's gRPC server: transport security, caller
-// authentication, request validation, logging, metrics, panic recovery,
-// reflection and the standard health service. It knows nothing of deploys or
-// databases; the AgentService implementation is handed to it.
+// Package server builds labagent's gRPC server: transport security (with
+// certificates reloaded on demand), caller authentication, authorization by
+// role (access.go: the role every RPC needs), request validation, an audit
+// line per call, metrics, panic recovery, reflection and the standard
+// health service. It knows nothing of deploys or databases; the
+// AgentService implementation is handed to it.
 //
-// It must never log request or response payloads: they carry secret
-// environment values and registry and database passwords.
+// It must never log request or response payloads, tokens or keys: they
+// carry secret environment values and registry and database passwords. It
+// must never serve an RPC that has no entry in the access table.
 package server
 
 import (
@@ -21,7 +24,6 @@ import (
 
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
-	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/auth"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/selector"
@@ -31,7 +33,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
@@ -39,7 +40,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/labfleet/labfleet/agent/identity"
-	"github.com/labfleet/labfleet/internal/tlsfiles"
 	agentv1 "github.com/labfleet/labfleet/proto/labfleet/agent/v1"
 )
 
@@ -50,9 +50,11 @@ type Server struct {
 	grpc    *grpc.Server
 	health  *health.Server
 	metrics *prometheus.Registry
+	authn   *authenticator
+	tls     *tlsFiles // nil with --insecure
 }
 
-// New checks cfg, loads TLS material and the token, and registers svc.
+// New checks cfg, loads TLS material and the tokens, and registers svc.
 func New(cfg Config, svc agentv1.AgentServiceServer, log *slog.Logger) (*Server, error) {
 	if err := cfg.Check(); err != nil {
 		return nil, err
@@ -63,33 +65,43 @@ func New(cfg Config, svc agentv1.AgentServiceServer, log *slog.Logger) (*Server,
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 30 * time.Second
 	}
-	creds, err := transportCredentials(cfg)
+	s := &Server{cfg: cfg, log: log}
+	creds := insecureCreds()
+	if !cfg.Insecure {
+		t, err := newTLSFiles(cfg, log)
+		if err != nil {
+			return nil, err
+		}
+		s.tls, creds = t, t.creds()
+	}
+	authn, err := newAuthenticator(cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	authn, err := newAuthenticator(cfg.TokenFile, cfg.TLSClientCA != "")
-	if err != nil {
-		return nil, err
-	}
+	s.authn = authn
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srvMetrics := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram())
 	reg.MustRegister(srvMetrics)
 
+	// Every call's line names the caller and its role, also when the call
+	// is refused: identify runs before the logging interceptor, authorize
+	// after it.
 	logOpts := []logging.Option{
 		logging.WithLogOnEvents(logging.FinishCall),
 		logging.WithFieldsFromContext(func(ctx context.Context) logging.Fields {
-			if who := identity.From(ctx); who != "" {
-				return logging.Fields{"caller", who}
+			c, ok := identity.CallerFrom(ctx)
+			if !ok {
+				return nil
 			}
-			return nil
+			return logging.Fields{"caller", c.ID, "role", c.Role.String()}
 		}),
 	}
 	// Health checks are polled every few seconds by load balancers and
 	// monitoring; they need no identity and are not worth a log line.
 	needsAuth := selector.MatchFunc(func(_ context.Context, c interceptors.CallMeta) bool {
-		return c.Service != healthpb.Health_ServiceDesc.ServiceName
+		return !isOpen(c.Service)
 	})
 	recoverOpt := recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
 		log.ErrorContext(ctx, "panic in RPC handler", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
@@ -99,15 +111,17 @@ func New(cfg Config, svc agentv1.AgentServiceServer, log *slog.Logger) (*Server,
 
 	unary := []grpc.UnaryServerInterceptor{
 		srvMetrics.UnaryServerInterceptor(),
+		selector.UnaryServerInterceptor(authn.unaryIdentify, needsAuth),
 		selector.UnaryServerInterceptor(logging.UnaryServerInterceptor(lg, logOpts...), needsAuth),
-		selector.UnaryServerInterceptor(auth.UnaryServerInterceptor(authn.authenticate), needsAuth),
+		selector.UnaryServerInterceptor(unaryAuthorize, needsAuth),
 		validator.UnaryServerInterceptor(),
 		recovery.UnaryServerInterceptor(recoverOpt),
 	}
 	stream := []grpc.StreamServerInterceptor{
 		srvMetrics.StreamServerInterceptor(),
+		selector.StreamServerInterceptor(authn.streamIdentify, needsAuth),
 		selector.StreamServerInterceptor(logging.StreamServerInterceptor(lg, logOpts...), needsAuth),
-		selector.StreamServerInterceptor(auth.StreamServerInterceptor(authn.authenticate), needsAuth),
+		selector.StreamServerInterceptor(streamAuthorize, needsAuth),
 		validator.StreamServerInterceptor(),
 		recovery.StreamServerInterceptor(recoverOpt),
 	}
@@ -133,27 +147,43 @@ func New(cfg Config, svc agentv1.AgentServiceServer, log *slog.Logger) (*Server,
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	hs.SetServingStatus(agentv1.AgentService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 
-	return &Server{cfg: cfg, log: log, grpc: gs, health: hs, metrics: reg}, nil
+	s.grpc, s.health, s.metrics = gs, hs, reg
+	return s, nil
 }
 
-func transportCredentials(cfg Config) (credentials.TransportCredentials, error) {
-	if cfg.Insecure {
-		return insecureCreds(), nil
-	}
-	pair, err := tlsfiles.LoadKeyPair(cfg.TLSCert, cfg.TLSKey)
-	if err != nil {
-		return nil, fmt.Errorf("--tls-cert/--tls-key: %w", err)
-	}
-	tc := &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
-	if cfg.TLSClientCA != "" {
-		pool, err := tlsfiles.LoadCAPool(cfg.TLSClientCA)
+// Reload re-reads the certificate, key and client CA and the token files,
+// as on SIGHUP. New handshakes and calls use the new ones; established
+// connections keep the session they negotiated. When any file is bad,
+// nothing changes and the error says which file and why.
+func (s *Server) Reload() error {
+	var next *tls.Config
+	if s.tls != nil {
+		c, err := s.tls.load()
 		if err != nil {
-			return nil, fmt.Errorf("--tls-client-ca: %w", err)
+			return err
 		}
-		tc.ClientCAs = pool
-		tc.ClientAuth = tls.VerifyClientCertIfGiven // authenticate() requires it for all but health
+		next = c
 	}
-	return credentials.NewTLS(tc), nil
+	var tokens *tokenSet
+	if s.authn.tokenFiles != (tokenFiles{}) {
+		ts, err := s.authn.tokenFiles.load(s.cfg.AllowReadableSecrets, s.log)
+		if err != nil {
+			return err
+		}
+		tokens = ts
+	}
+	if next != nil {
+		s.tls.cur.Store(next)
+		s.tls.logLoaded("reloaded the TLS certificate, key and client CA")
+	}
+	if tokens != nil {
+		s.authn.tokens.Store(tokens)
+		s.log.Info("reloaded the token files")
+	}
+	if next == nil && tokens == nil {
+		s.log.Info("nothing to reload: the agent serves plaintext on loopback without tokens")
+	}
+	return nil
 }
 
 // Serve serves until ctx is cancelled, then stops gracefully: health turns
@@ -163,6 +193,18 @@ func (s *Server) Serve(ctx context.Context) error {
 	lis, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %w", s.cfg.Listen, err)
+	}
+	return s.serve(ctx, lis)
+}
+
+// serve is Serve on a listener that is already open.
+func (s *Server) serve(ctx context.Context, lis net.Listener) error {
+	// --insecure was allowed for a loopback --listen; a host name (such as
+	// localhost) could have resolved elsewhere, so check what is bound.
+	if bound, ok := lis.Addr().(*net.TCPAddr); s.cfg.Insecure && (!ok || !bound.IP.IsLoopback()) {
+		lis.Close()
+		return fmt.Errorf("%w: --insecure refused: --listen %s is bound to %s, which is not a loopback address; give a loopback IP such as 127.0.0.1",
+			ErrConfig, s.cfg.Listen, lis.Addr())
 	}
 	var metricsSrv *http.Server
 	if s.cfg.MetricsListen != "" {
@@ -186,6 +228,12 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	if s.cfg.TokenFile != "" {
 		mode += "+token"
+	}
+	if s.cfg.MonitoringTokenFile != "" {
+		mode += "+monitoring-token"
+	}
+	if s.tls != nil {
+		s.tls.logLoaded("serving TLS certificate")
 	}
 	s.log.Info("agent listening", "addr", lis.Addr().String(), "security", mode)
 

@@ -15,7 +15,9 @@ import (
 )
 
 // Deploy streams a deploy's progress and ends with its result. The deploy
-// itself runs to the end even if the caller disconnects.
+// itself runs to the end even if the caller disconnects. The host policy
+// is checked first, for dry runs too: a refused request is answered
+// PermissionDenied with nothing pulled, locked or recorded.
 func (s *Service) Deploy(req *agentv1.DeployRequest, stream grpc.ServerStreamingServer[agentv1.DeployResponse]) error {
 	if s.Deploys == nil {
 		return notYet("container deploys (Deploy)")
@@ -24,6 +26,9 @@ func (s *Service) Deploy(req *agentv1.DeployRequest, stream grpc.ServerStreaming
 	r, err := deployRequest(req, identity.From(ctx))
 	if err != nil {
 		return err
+	}
+	if err := s.checkPolicy(ctx, r); err != nil {
+		return toStatus(err)
 	}
 	res, err := s.Deploys.Deploy(ctx, r, func(ev deploy.Event) {
 		_ = stream.Send(&agentv1.DeployResponse{Kind: &agentv1.DeployResponse_Event{Event: eventPB(ev)}})

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/labfleet/labfleet/agent/deploy"
+	"github.com/labfleet/labfleet/agent/policy"
 	"github.com/labfleet/labfleet/internal/version"
 )
 
@@ -21,12 +22,19 @@ func toStatus(err error) error {
 	}
 	code := codes.Internal
 	switch {
+	case errors.Is(err, policy.ErrDenied):
+		code = codes.PermissionDenied
+	case errors.Is(err, policy.ErrInvalid):
+		code = codes.InvalidArgument
 	case errors.Is(err, deploy.ErrLocked):
 		code = codes.Aborted
 	case errors.Is(err, deploy.ErrUnavailable):
 		code = codes.Unavailable
 	case errors.Is(err, deploy.ErrNotFound):
 		code = codes.NotFound
+	case errors.Is(err, deploy.ErrCorruptState):
+		// A quarantined journal or history: the operator's repair comes first.
+		code = codes.FailedPrecondition
 	case errors.Is(err, deploy.ErrInvalid):
 		code = codes.InvalidArgument
 	case errors.Is(err, context.DeadlineExceeded):

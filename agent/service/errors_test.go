@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/labfleet/labfleet/agent/deploy"
+	"github.com/labfleet/labfleet/agent/policy"
 	"github.com/labfleet/labfleet/internal/mariadb"
 	"github.com/labfleet/labfleet/internal/version"
 )
@@ -24,6 +25,8 @@ func TestToStatus_MapsEveryDomainError(t *testing.T) {
 		{deploy.ErrUnavailable, codes.Unavailable},
 		{deploy.ErrNotFound, codes.NotFound},
 		{deploy.ErrInvalid, codes.InvalidArgument},
+		{policy.ErrDenied, codes.PermissionDenied},
+		{policy.ErrInvalid, codes.InvalidArgument},
 		{context.DeadlineExceeded, codes.DeadlineExceeded},
 		{context.Canceled, codes.Canceled},
 		{errors.New("disk full"), codes.Internal},

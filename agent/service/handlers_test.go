@@ -53,7 +53,7 @@ func TestGetInfo_ReportsNodeEngineAndCaller(t *testing.T) {
 		AgentVersion: version.String(), NodeName: "node1", Hostname: host, StartedAt: r.GetStartedAt(), Uptime: r.GetUptime(),
 		Docker:       &agentv1.DockerInfo{Reachable: true, Version: "28.5.2", ApiVersion: "1.51"},
 		Mariadb:      &agentv1.MariaDBInfo{},
-		Capabilities: []string{"info", "node-stats", "deploy", "replication"}, PublishIp: "127.0.0.11", Caller: testCaller,
+		Capabilities: []string{"info"}, PublishIp: "127.0.0.11", Caller: testCaller,
 	}
 	if !proto.Equal(r, want) {
 		t.Errorf("GetInfo\n got: %v\nwant: %v", r, want)
@@ -75,7 +75,7 @@ func TestGetInfo_UnreachableEngineAndMariaDBAreReportedNotReturned(t *testing.T)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := r.GetDocker(); d.GetReachable() || d.GetError() != "Cannot connect to the Docker daemon at unix:///var/run/docker.sock" {
+	if d := r.GetDocker(); d.GetReachable() || d.GetError() != "Docker unreachable: Cannot connect to the Docker daemon at unix:///var/run/docker.sock" {
 		t.Errorf("docker = %v", d)
 	}
 	m := r.GetMariadb()

@@ -15,6 +15,9 @@ import (
 // GetNodeStats reports load, memory and disk usage; it is what lets Nagios
 // watch a node without NRPE.
 func (s *Service) GetNodeStats(ctx context.Context, req *agentv1.GetNodeStatsRequest) (*agentv1.GetNodeStatsResponse, error) {
+	if s.Stats == nil {
+		return nil, status.Error(codes.Unimplemented, "this agent collects no node stats (node-stats is not among its GetInfo capabilities)")
+	}
 	st, err := s.Stats.Collect(ctx, req.GetMounts())
 	if errors.Is(err, nodestats.ErrNoSuchMount) {
 		return nil, status.Error(codes.NotFound, err.Error())

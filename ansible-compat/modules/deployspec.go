@@ -38,7 +38,11 @@ func deployOptions(p *Params) deployreq.Options {
 // through deployreq, the same builder `labcontroller deploy` uses, so the
 // same settings give the same request.
 func deployRequest(p *Params) (*agentv1.DeployRequest, error) {
-	req, err := deployreq.Build(deployOptions(p))
+	o := deployOptions(p)
+	req, err := deployreq.Build(o)
+	if err == nil {
+		err = deployreq.Preflight(o)
+	}
 	var oe *deployreq.OptionError
 	if errors.As(err, &oe) {
 		return nil, optErr("%s", oe.In(deploySpelling))

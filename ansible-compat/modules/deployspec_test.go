@@ -32,7 +32,7 @@ func TestDeployOptions_CoverEveryDeployOption(t *testing.T) {
 	}
 	raw := map[string]any{
 		"app": "todo", "image": "registry.example:5000/todo:v2", "version": "v2", "deploy_id": "20261202T184437Z-3fa2c01b",
-		"ports": []any{"8000:8000"}, "env": map[string]any{"DB_HOST": "127.0.0.1"}, "secret_env": map[string]any{"DB_PASSWORD": "s3cret-value"},
+		"ports": []any{"0:8000"}, "env": map[string]any{"DB_HOST": "127.0.0.1"}, "secret_env": map[string]any{"DB_PASSWORD": "s3cret-value"},
 		"labels": map[string]any{"team": "ops"}, "volumes": []any{"/srv/todo:/data:ro"}, "command": []any{"serve"}, "entrypoint": []any{"/todo"},
 		"network": "bridge", "restart": "always", "user": "1000", "workdir": "/data", "memory": "256m", "cpus": "0.5", "stop_timeout": "20s",
 		"health": "http", "health_path": "/healthz", "health_port": json.Number("8000"), "health_timeout": json.Number("30"), "health_interval": "2s",
@@ -51,7 +51,7 @@ func TestDeployOptions_CoverEveryDeployOption(t *testing.T) {
 	}
 	want := deployreq.Options{
 		App: "todo", Image: "registry.example:5000/todo:v2", Version: "v2", DeployID: "20261202T184437Z-3fa2c01b",
-		Ports: []string{"8000:8000"}, Env: map[string]string{"DB_HOST": "127.0.0.1"}, SecretEnv: map[string]string{"DB_PASSWORD": "s3cret-value"},
+		Ports: []string{"0:8000"}, Env: map[string]string{"DB_HOST": "127.0.0.1"}, SecretEnv: map[string]string{"DB_PASSWORD": "s3cret-value"},
 		Labels: map[string]string{"team": "ops"}, Volumes: []string{"/srv/todo:/data:ro"}, Command: []string{"serve"}, Entrypoint: []string{"/todo"},
 		Network: "bridge", Restart: "always", User: "1000", Workdir: "/data", Memory: "256m", CPUs: 0.5, StopTimeout: 20 * time.Second,
 		Health: "http", HealthPath: "/healthz", HealthPort: 8000, HealthTimeout: 30 * time.Second, HealthInterval: 2 * time.Second,
@@ -76,6 +76,8 @@ func TestDeployRequest_ErrorsNameTheTaskOption(t *testing.T) {
 		"bad health path": {map[string]any{"health_path": "healthz"}, `health_path "healthz" must start with '/'`},
 		"bad stop":        {map[string]any{"stop_timeout": "2h"}, "stop_timeout 2h0m0s must be between 0 and 1h"},
 		"user only":       {map[string]any{"registry_user": "ci"}, "registry_user needs registry_password"},
+		"start_first on a fixed port": {map[string]any{"strategy": "start_first", "ports": []any{"8000:8000"}},
+			`strategy "start_first": runs the old and new containers side by side, but host port 8000 is fixed`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			raw := map[string]any{"app": "todo", "image": "todo:v2"}

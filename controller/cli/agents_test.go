@@ -32,7 +32,13 @@ type fakeAgent struct {
 	// echo is text a buggy agent repeats in its messages (a secret, in
 	// the tests that check labcontroller masks it).
 	echo string
-	repl *agentv1.GetReplicationStatusResponse
+	// hangAfter makes deploys and rollbacks go silent after their first
+	// event of this phase, as a hung agent would, until the caller leaves.
+	hangAfter agentv1.DeployPhase
+	// gateDelay is how long the health gate takes; it is announced as
+	// "waiting up to" twice that, as the real agent announces its timeout.
+	gateDelay time.Duration
+	repl      *agentv1.GetReplicationStatusResponse
 
 	mu                sync.Mutex
 	running, previous string
@@ -95,7 +101,12 @@ func (f *fakeAgent) run(send sender, id, version string, kind agentv1.DeployKind
 	}
 	send(agentv1.DeployPhase_DEPLOY_PHASE_STOP_OLD, "stopping version "+f.running)
 	send(agentv1.DeployPhase_DEPLOY_PHASE_START, "starting")
-	send(agentv1.DeployPhase_DEPLOY_PHASE_HEALTH, "waiting up to 1m0s for no health check")
+	if f.gateDelay > 0 {
+		send(agentv1.DeployPhase_DEPLOY_PHASE_HEALTH, fmt.Sprintf("waiting up to %s for HTTP GET /healthz on port 8000", 2*f.gateDelay))
+		time.Sleep(f.gateDelay)
+	} else {
+		send(agentv1.DeployPhase_DEPLOY_PHASE_HEALTH, "waiting up to 1m0s for no health check")
+	}
 	r := &agentv1.DeployResult{DeployId: id, Kind: kind, Version: version, Outcome: agentv1.DeployOutcome_DEPLOY_OUTCOME_SUCCEEDED,
 		Message: "todo is now version " + version + f.echo}
 	if f.fail {
@@ -127,6 +138,7 @@ func (f *fakeAgent) Deploy(req *agentv1.DeployRequest, s grpc.ServerStreamingSer
 	}
 	r := f.run(func(p agentv1.DeployPhase, msg string) {
 		s.Send(&agentv1.DeployResponse{Kind: &agentv1.DeployResponse_Event{Event: &agentv1.DeployEvent{Time: timestamppb.Now(), Phase: p, Message: msg}}})
+		f.maybeHang(s.Context(), p)
 	}, req.GetDeployId(), version, agentv1.DeployKind_DEPLOY_KIND_DEPLOY)
 	return s.Send(&agentv1.DeployResponse{Kind: &agentv1.DeployResponse_Result{Result: r}})
 }
@@ -141,8 +153,16 @@ func (f *fakeAgent) Rollback(req *agentv1.RollbackRequest, s grpc.ServerStreamin
 	f.mu.Unlock()
 	r := f.run(func(p agentv1.DeployPhase, msg string) {
 		s.Send(&agentv1.RollbackResponse{Kind: &agentv1.RollbackResponse_Event{Event: &agentv1.DeployEvent{Time: timestamppb.Now(), Phase: p, Message: msg}}})
+		f.maybeHang(s.Context(), p)
 	}, req.GetDeployId(), version, agentv1.DeployKind_DEPLOY_KIND_ROLLBACK)
 	return s.Send(&agentv1.RollbackResponse{Kind: &agentv1.RollbackResponse_Result{Result: r}})
+}
+
+// maybeHang blocks until ctx ends when p is the phase to hang after.
+func (f *fakeAgent) maybeHang(ctx context.Context, p agentv1.DeployPhase) {
+	if f.hangAfter != agentv1.DeployPhase_DEPLOY_PHASE_UNSPECIFIED && p == f.hangAfter {
+		<-ctx.Done()
+	}
 }
 
 // calls returns copies of the requests the agent received.

@@ -1,15 +1,17 @@
 package cli_test
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/labfleet/labfleet/internal/pki"
 	"github.com/labfleet/labfleet/internal/tlsfiles"
 )
 
-var certFiles = []string{"ca.crt", "ca.key", "node1.crt", "node1.key", "node2.crt", "node2.key", "labcontroller.crt", "labcontroller.key"}
+var certFiles = []string{"ca.crt", "ca.key", "node1.crt", "node1.key", "node2.crt", "node2.key", "labcontroller.crt", "labcontroller.key", "nagios.crt", "nagios.key"}
 
 func TestCertsInit_WritesAMatchingSet(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "certs")
@@ -82,5 +84,86 @@ func TestCertsInit_UsageErrors(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Errorf("a refused init wrote %d files", len(entries))
+	}
+}
+
+func TestCertsInit_WritesTheMonitoringCertificateWithItsRole(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, errs := run(t, "certs", "init", "--dir", dir, "--hosts", "node1=127.0.0.11", "--monitoring-name", "icinga"); code != 0 {
+		t.Fatalf("exit %d, %q", code, errs)
+	}
+	for name, want := range map[string]string{"labcontroller": pki.RoleDeploy, "icinga": pki.RoleMonitoring} {
+		certs, err := tlsfiles.LoadCertificates(filepath.Join(dir, name+".crt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if role, err := pki.CertRole(certs[0]); role != want || err != nil {
+			t.Errorf("%s.crt has role %q (%v), want %q", name, role, err, want)
+		}
+	}
+	code, _, errs := run(t, "certs", "init", "--dir", t.TempDir(), "--hosts", "node1=127.0.0.11", "--monitoring-name", "labcontroller")
+	if code == 0 || !strings.Contains(errs, `monitoring client "labcontroller" uses the same file names as client "labcontroller"`) {
+		t.Errorf("monitoring named like the controller: exit %d, %q", code, errs)
+	}
+}
+
+func TestCertsRenew_ReissuesFromTheSameCA(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, errs := run(t, "certs", "init", "--dir", dir, "--hosts", "node1=127.0.0.11", "--days", "1"); code != 0 {
+		t.Fatalf("init: exit %d, %q", code, errs)
+	}
+	before := map[string][]byte{}
+	for _, f := range []string{"ca.crt", "ca.key", "node1.crt", "node1.key", "nagios.crt"} {
+		before[f], _ = os.ReadFile(filepath.Join(dir, f))
+	}
+	code, out, errs := run(t, "certs", "renew", "--dir", dir, "--days", "30")
+	if code != 0 || errs != "" {
+		t.Fatalf("renew: exit %d, stderr %q", code, errs)
+	}
+	contains(t, "stdout", out,
+		"renewed "+filepath.Join(dir, "node1.crt")+" (server node1, until ",
+		"renewed "+filepath.Join(dir, "labcontroller.crt")+" (client labcontroller, role deploy, until ",
+		"renewed "+filepath.Join(dir, "nagios.crt")+" (client nagios, role monitoring, until ",
+		"Next: copy each node its .crt from "+dir+" and run `systemctl reload labagent` (SIGHUP) there.")
+	if strings.Contains(out, "wrote") {
+		t.Errorf("renew without --new-keys wrote keys:\n%s", out)
+	}
+	for f, b := range before {
+		now, _ := os.ReadFile(filepath.Join(dir, f))
+		leaf := strings.HasSuffix(f, ".crt") && f != "ca.crt"
+		if changed := !bytes.Equal(now, b); changed != leaf {
+			t.Errorf("%s changed = %v, want %v (renew changes the leaf certificates only)", f, changed, leaf)
+		}
+	}
+	pair, err := tlsfiles.LoadKeyPair(filepath.Join(dir, "node1.crt"), filepath.Join(dir, "node1.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if days := pair.Leaf.NotAfter.Sub(pair.Leaf.NotBefore).Hours() / 24; days < 30 || days > 31 {
+		t.Errorf("renewed certificate lives %.1f days, want 30", days)
+	}
+
+	code, out, _ = run(t, "certs", "renew", "--dir", dir, "--new-keys")
+	if code != 0 {
+		t.Fatalf("renew --new-keys: exit %d", code)
+	}
+	contains(t, "stdout", out, "wrote "+filepath.Join(dir, "node1.key"), "its .crt and .key from")
+	if now, _ := os.ReadFile(filepath.Join(dir, "node1.key")); bytes.Equal(now, before["node1.key"]) {
+		t.Error("--new-keys kept node1.key")
+	}
+}
+
+func TestCertsRenew_RefusesWithoutAUsableCA(t *testing.T) {
+	empty := t.TempDir()
+	code, out, errs := run(t, "certs", "renew", "--dir", empty)
+	if code != 2 || out != "" || !strings.Contains(errs, "labcontroller: no CA to renew from: "+filepath.Join(empty, "ca.crt")+" does not exist") {
+		t.Errorf("no CA: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	if entries, _ := os.ReadDir(empty); len(entries) != 0 {
+		t.Errorf("a refused renew wrote %d files", len(entries))
+	}
+	code, _, errs = run(t, "certs", "renew")
+	if code != 2 || !strings.Contains(errs, "certs renew needs --dir DIR") {
+		t.Errorf("no --dir: exit %d, %q", code, errs)
 	}
 }

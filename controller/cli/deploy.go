@@ -47,12 +47,23 @@ masked, a summary table goes to $GITHUB_STEP_SUMMARY and version, result and dep
 to $GITHUB_OUTPUT.
 
 Secret values (--secret-env, registry passwords) are read from files or the environment,
-never from the command line, and never printed.`,
+never from the command line, and never printed.
+
+A node whose agent sends nothing for --idle-timeout (default 2m; the health gate's own
+length, which the agent announces, is allowed on top) is given up as possibly hung: the
+rollout stops there with exit 1 naming the node. With -o json the progress lines go to
+stderr and stdout holds only the JSON summary.`,
 		Example: `  labcontroller -i inventory.ini deploy --app todo --image registry.example:5000/todo:v2 \
     --port 8000:8000 --env DB_HOST=127.0.0.1 --secret-env DB_PASSWORD=@/etc/labfleet/db.pass \
     --health-path /healthz --haproxy /run/haproxy/admin.sock --haproxy-backend app
   labcontroller -i inventory.ini deploy --app todo --image todo:v2 --dry-run
   labcontroller -i inventory.ini --limit node1 deploy --app todo --image todo:v2 --pull never`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 && cmd.ArgsLenAtDash() != 0 {
+				return fmt.Errorf("unexpected argument %q: the container's command goes after --", args[0])
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(g); err != nil {
 				return err
@@ -76,7 +87,7 @@ never from the command line, and never printed.`,
 				return err
 			}
 			if rf.dryRun {
-				return dryRun(cmd, g, nodes, lb, req)
+				return dryRun(cmd, g, nodes, lb, req, secrets)
 			}
 			release, err := rf.lock(cmd.Context(), req.GetApp(), req.GetDeployId(), "deploy "+req.GetImage())
 			if err != nil {
@@ -96,11 +107,18 @@ never from the command line, and never printed.`,
 }
 
 // roll runs a rollout of start (a Deploy or Rollback call) and prints it.
+// With -o json the progress goes to stderr, so that stdout is the JSON
+// summary alone.
 func roll(cmd *cobra.Command, g *globals, rf *rollFlags, nodes []fleet.Node, lb *balancer, app, version, deployID string,
 	secrets []string, autoRevert bool, start startFunc) error {
 	out := cmd.OutOrStdout()
-	rep := newReporter(out, rf.batch, secrets)
-	ag := &fleetAgents{nodes: map[string]fleet.Node{}, rep: rep, start: start, deployID: deployID, app: app}
+	progress := out
+	if g.output == "json" {
+		progress = cmd.ErrOrStderr()
+	}
+	rep := newReporter(progress, rf.batch, secrets)
+	ag := &fleetAgents{nodes: map[string]fleet.Node{}, rep: rep, start: start, deployID: deployID, app: app,
+		idle: deployreq.Idle{Timeout: rf.idleTimeout}}
 	for _, n := range nodes {
 		ag.nodes[n.Name] = n
 	}
@@ -126,13 +144,17 @@ func roll(cmd *cobra.Command, g *globals, rf *rollFlags, nodes []fleet.Node, lb 
 	}
 	switch {
 	case s.Preflight != nil:
-		return failed{msg: "nothing was changed: " + s.Preflight.Error()}
+		return failed{msg: mask("nothing was changed: "+esc(s.Preflight.Error()), secrets)}
 	case s.Failed != nil:
 		var runs []string
 		for _, o := range s.Nodes {
-			runs = append(runs, fmt.Sprintf("%s runs %s", o.Node.Name, orDash(o.Running())))
+			runs = append(runs, fmt.Sprintf("%s runs %s", o.Node.Name, esc(orDash(o.Running()))))
 		}
-		return failed{msg: fmt.Sprintf("%s failed on %s; %s", app, s.Failed.Node.Name, strings.Join(runs, ", "))}
+		why := ""
+		if err := s.Failed.Err; err != nil {
+			why = ": " + esc(err.Error())
+		}
+		return failed{msg: mask(fmt.Sprintf("%s failed on %s%s; %s", app, s.Failed.Node.Name, why, strings.Join(runs, ", ")), secrets)}
 	}
 	return nil
 }
@@ -147,6 +169,7 @@ type fleetAgents struct {
 	start    startFunc
 	deployID string
 	app      string
+	idle     deployreq.Idle
 }
 
 func (a *fleetAgents) Apply(ctx context.Context, n rollout.Node) (*agentv1.DeployResult, error) {
@@ -161,19 +184,23 @@ func (a *fleetAgents) Revert(ctx context.Context, n rollout.Node, version string
 	})
 }
 
+// stream runs one Deploy or Rollback call on node n and reads it to its
+// result, giving up when the agent falls silent (deployreq.ReadWithin).
 func (a *fleetAgents) stream(ctx context.Context, n rollout.Node, start startFunc) (*agentv1.DeployResult, error) {
-	c, err := agentclient.Dial(a.nodes[n.Name].Conn)
+	node := a.nodes[n.Name]
+	c, err := agentclient.Dial(node.Conn)
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
-	recv, err := start(ctx, c)
-	if err != nil {
-		return nil, c.Explain(err)
-	}
-	res, err := deployreq.Read(recv, func(ev *agentv1.DeployEvent) { a.rep.Event(n.Name, ev) })
-	if errors.Is(err, deployreq.ErrNoResult) {
-		return nil, fmt.Errorf("agent at %s: %w", a.nodes[n.Name].Addr(), err)
+	res, err := deployreq.ReadWithin(ctx, a.idle, func(ctx context.Context) (func() (deployreq.Message, error), error) {
+		return start(ctx, c)
+	}, func(ev *agentv1.DeployEvent) { a.rep.Event(n.Name, ev) })
+	switch {
+	case errors.Is(err, deployreq.ErrIdle):
+		return nil, fmt.Errorf("%s %w; it may be hung: check labagent on %s (%s); what it did is in its history", n.Name, err, n.Name, node.Addr())
+	case errors.Is(err, deployreq.ErrNoResult):
+		return nil, fmt.Errorf("agent at %s: %w", node.Addr(), err)
 	}
 	return res, c.Explain(err)
 }
@@ -182,19 +209,25 @@ type nodeJSON struct {
 	Node     string                `json:"node"`
 	Result   string                `json:"result"`
 	Running  string                `json:"running,omitempty"`
-	Deploy   *agentv1.DeployResult `json:"deploy,omitempty"`
-	Revert   *agentv1.DeployResult `json:"revert,omitempty"`
+	Deploy   *deployreq.ResultView `json:"deploy,omitempty"`
+	Revert   *deployreq.ResultView `json:"revert,omitempty"`
 	Error    string                `json:"error,omitempty"`
 	TookSecs float64               `json:"took_seconds"`
 }
 
 func printRollout(out io.Writer, format, app string, s *rollout.Summary) {
 	if format == "json" {
-		var rows []nodeJSON
+		rows := []nodeJSON{}
 		for _, o := range s.Nodes {
-			r := nodeJSON{Node: o.Node.Name, Result: nodeResultText(o), Running: o.Running(), Deploy: o.Result, Revert: o.Reverted, TookSecs: o.Took.Seconds()}
-			if o.Err != nil {
+			r := nodeJSON{Node: o.Node.Name, Result: nodeResultText(o), Running: o.Running(), Deploy: deployreq.View(o.Result),
+				Revert: deployreq.View(o.Reverted), TookSecs: o.Took.Seconds()}
+			switch {
+			case o.Err != nil:
 				r.Error = o.Err.Error()
+			case o.RevertErr != nil:
+				r.Error = "revert failed: " + o.RevertErr.Error()
+			case s.Preflight != nil:
+				r.Result, r.Error = "not touched", "nothing was changed: "+s.Preflight.Error()
 			}
 			rows = append(rows, r)
 		}
@@ -202,7 +235,7 @@ func printRollout(out io.Writer, format, app string, s *rollout.Summary) {
 		return
 	}
 	if s.Preflight != nil {
-		fmt.Fprintf(out, "%s: nothing changed: %s\n", app, s.Preflight)
+		fmt.Fprintf(out, "%s: nothing changed: %s\n", app, esc(s.Preflight.Error()))
 		return
 	}
 	fmt.Fprintf(out, "\n%s: %s\n", app, s.Took.Round(100*time.Millisecond))
@@ -213,8 +246,8 @@ func printRollout(out io.Writer, format, app string, s *rollout.Summary) {
 			fmt.Fprintf(tw, "%s\tnot touched\t-\t-\t-\t-\n", o.Node.Name)
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", o.Node.Name, nodeResultText(o), orDash(o.Running()),
-			orDash(o.Result.GetPreviousVersion()), orDash(o.Result.GetDeployId()), o.Took.Round(100*time.Millisecond))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", o.Node.Name, nodeResultText(o), esc(orDash(o.Running())),
+			esc(orDash(o.Result.GetPreviousVersion())), esc(orDash(o.Result.GetDeployId())), o.Took.Round(100*time.Millisecond))
 	}
 	tw.Flush()
 }
@@ -234,14 +267,22 @@ type masker struct {
 }
 
 func (m *masker) Write(p []byte) (int, error) {
-	s := string(p)
-	for _, sec := range m.secrets {
-		if len(sec) >= 4 {
-			s = strings.ReplaceAll(s, sec, "***")
-		}
-	}
-	if _, err := io.WriteString(m.w, s); err != nil {
+	if _, err := io.WriteString(m.w, mask(string(p), m.secrets)); err != nil {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// mask replaces each secret of four characters or more in s with ***, as
+// it is and as esc would print it.
+func mask(s string, secrets []string) string {
+	for _, sec := range secrets {
+		if len(sec) >= 4 {
+			s = strings.ReplaceAll(s, sec, "***")
+			if e := esc(sec); e != sec {
+				s = strings.ReplaceAll(s, e, "***")
+			}
+		}
+	}
+	return s
 }

@@ -5,6 +5,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	agentv1 "github.com/labfleet/labfleet/proto/labfleet/agent/v1"
 )
 
 const secret = "hunter2-s3cret-value"
@@ -133,29 +136,132 @@ func TestDeploy_DryRunChangesNothing(t *testing.T) {
 	}
 }
 
+// With -o json stdout is the JSON summary alone, for jq and CI steps: the
+// progress lines go to stderr, and the results name their enums.
 func TestDeploy_JSONSummary(t *testing.T) {
 	inv := fleet(t, &fakeAgent{name: "node1", running: "v1"})
 	code, out, errs := run(t, deployArgs(t, inv, "-o", "json", "--deploy-id", "rel-44")...)
 	if code != 0 {
 		t.Fatalf("exit %d, stderr %q", code, errs)
 	}
-	// The progress lines come first on stdout (see the report); the
-	// summary is the JSON document after them.
-	doc := out[strings.Index(out, "\n[")+1:]
 	var rows []struct {
 		Node, Result, Running string
 		Deploy                struct {
 			DeployID        string `json:"deploy_id"`
 			Version         string
 			PreviousVersion string `json:"previous_version"`
+			Kind, Outcome   string
+			FailedPhase     string `json:"failed_phase"`
 		}
 		TookSeconds float64 `json:"took_seconds"`
 	}
-	if err := json.Unmarshal([]byte(doc), &rows); err != nil {
-		t.Fatalf("no JSON summary: %v\n%s", err, out)
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatalf("stdout is not one JSON document: %v\n%s", err, out)
 	}
 	if len(rows) != 1 || rows[0].Node != "node1" || rows[0].Result != "succeeded" || rows[0].Running != "v2" ||
-		rows[0].Deploy.DeployID != "rel-44" || rows[0].Deploy.PreviousVersion != "v1" || rows[0].TookSeconds <= 0 {
+		rows[0].Deploy.DeployID != "rel-44" || rows[0].Deploy.PreviousVersion != "v1" || rows[0].TookSeconds <= 0 ||
+		rows[0].Deploy.Kind != "deploy" || rows[0].Deploy.Outcome != "succeeded" || rows[0].Deploy.FailedPhase != "" {
 		t.Errorf("rows = %+v", rows)
+	}
+	contains(t, "stderr", errs, "==> node1: deploy", "] pull ", "    node1: SUCCEEDED: todo is now version v2")
+}
+
+func TestRollback_JSONNamesEnums(t *testing.T) {
+	inv := fleet(t, &fakeAgent{name: "node1", running: "v2", previous: "v1", fail: true})
+	code, out, errs := run(t, "-i", inv, "-o", "json", "rollback", "--app", "todo")
+	if code != 1 {
+		t.Fatalf("exit %d, stderr %q", code, errs)
+	}
+	for _, want := range []string{`"kind": "rollback"`, `"outcome": "failed"`, `"failed_phase": "health"`, `"result": "failed"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("JSON lacks %s:\n%s", want, out)
+		}
+	}
+	var rows []map[string]any
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatalf("stdout is not one JSON document: %v\n%s", err, out)
+	}
+}
+
+// A dry run prints what the agents say with the secrets masked, as a real
+// deploy does, and honours -o json.
+func TestDeploy_DryRunMasksSecretsAndSpeaksJSON(t *testing.T) {
+	a1 := &fakeAgent{name: "node1", running: "v1", echo: " " + secret}
+	a2 := &fakeAgent{name: "node2", running: "v2"}
+	inv := fleet(t, a1, a2)
+	code, out, errs := run(t, deployArgs(t, inv, "--dry-run", "--deploy-id", "plan-2")...)
+	if code != 0 || strings.Contains(out+errs, secret) {
+		t.Fatalf("table: exit %d, the secret shows:\n%s%s", code, out, errs)
+	}
+	hasLine(t, "plan", out, "node1", "v1", "change:", "v1", "->", "v2", "would", "replace", "***")
+
+	code, out, errs = run(t, deployArgs(t, inv, "--dry-run", "--deploy-id", "plan-3", "-o", "json")...)
+	if code != 0 || strings.Contains(out+errs, secret) {
+		t.Fatalf("json: exit %d, the secret shows:\n%s%s", code, out, errs)
+	}
+	var plan struct {
+		App, Image string
+		DeployID   string `json:"deploy_id"`
+		Nodes      []struct {
+			Node, Outcome, Version, Message string
+			PreviousVersion                 string `json:"previous_version"`
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &plan); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, out)
+	}
+	if plan.App != "todo" || plan.DeployID != "plan-3" || len(plan.Nodes) != 2 ||
+		plan.Nodes[0].Node != "node1" || plan.Nodes[0].Outcome != "would-change" || plan.Nodes[0].PreviousVersion != "v1" ||
+		!strings.HasSuffix(plan.Nodes[0].Message, " ***") || plan.Nodes[1].Outcome != "unchanged" {
+		t.Errorf("plan = %+v", plan)
+	}
+	for _, a := range []*fakeAgent{a1, a2} {
+		if d, _ := a.calls(); len(d) != 2 || !d[0].GetDryRun() || !d[1].GetDryRun() {
+			t.Errorf("%s got %v, want two dry runs", a.name, d)
+		}
+	}
+}
+
+// An agent that stops talking mid-deploy is given up after --idle-timeout:
+// exit 1 naming the node and the step, and the rollout goes no further.
+func TestDeploy_SilentAgentIsGivenUp(t *testing.T) {
+	a1 := &fakeAgent{name: "node1", running: "v1", hangAfter: agentv1.DeployPhase_DEPLOY_PHASE_STOP_OLD}
+	a2 := &fakeAgent{name: "node2", running: "v1"}
+	inv := fleet(t, a1, a2)
+	start := time.Now()
+	code, out, errs := run(t, deployArgs(t, inv, "--idle-timeout", "300ms")...)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1; stderr %q\n%s", code, errs, out)
+	}
+	if took := time.Since(start); took > 20*time.Second {
+		t.Errorf("gave up after %s", took)
+	}
+	want := "labcontroller: todo failed on node1: node1 sent nothing for 300ms while stopping the old container; it may be hung: check labagent on node1 ("
+	if !strings.HasPrefix(errs, want) || !strings.HasSuffix(errs, "; node1 runs -, node2 runs -\n") {
+		t.Errorf("stderr = %q\nwant it to start with %q", errs, want)
+	}
+	contains(t, "stdout", out, "    node1: ERROR: node1 sent nothing for 300ms while stopping the old container")
+	hasLine(t, "summary", out, "node2", "not", "touched")
+	if d, _ := a2.calls(); len(d) != 0 {
+		t.Errorf("node2 was deployed after node1 went silent: %v", d)
+	}
+}
+
+// The health gate is silent for as long as the agent announced; that is
+// not a hang.
+func TestDeploy_AnnouncedHealthGateIsNotSilence(t *testing.T) {
+	a := &fakeAgent{name: "node1", running: "v1", gateDelay: 600 * time.Millisecond}
+	inv := fleet(t, a)
+	code, out, errs := run(t, deployArgs(t, inv, "--idle-timeout", "300ms")...)
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q\n%s", code, errs, out)
+	}
+}
+
+func TestRollback_SilentAgentIsGivenUp(t *testing.T) {
+	inv := fleet(t, &fakeAgent{name: "node1", running: "v2", previous: "v1", hangAfter: agentv1.DeployPhase_DEPLOY_PHASE_LOCK})
+	code, _, errs := run(t, "-i", inv, "rollback", "--app", "todo", "--idle-timeout", "200ms")
+	if code != 1 || !strings.Contains(errs, "node1 sent nothing for 200ms after taking the app's lock; it may be hung: check labagent on node1") {
+		t.Fatalf("exit %d, stderr %q", code, errs)
 	}
 }

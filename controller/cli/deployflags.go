@@ -114,7 +114,8 @@ func (f *deployFlags) options(command []string) (deployreq.Options, error) {
 }
 
 // request builds the DeployRequest and returns the secret values to mask.
-// Usage errors name the flag and the expected form.
+// Every option deployreq knows is checked here, before any node is
+// contacted; usage errors name the flag and the expected form.
 func (f *deployFlags) request(command []string) (*agentv1.DeployRequest, []string, error) {
 	if f.o.App == "" || f.o.Image == "" {
 		return nil, nil, usageErr("deploy needs --app NAME and --image REF")
@@ -124,12 +125,15 @@ func (f *deployFlags) request(command []string) (*agentv1.DeployRequest, []strin
 		return nil, nil, err
 	}
 	req, err := deployreq.Build(o)
+	if err == nil {
+		err = deployreq.Preflight(o)
+	}
 	var oe *deployreq.OptionError
 	if errors.As(err, &oe) {
-		return nil, nil, usageErr("%s", oe.In(cliSpelling))
+		return nil, nil, usageErr("%s", esc(oe.In(cliSpelling)))
 	}
 	if err != nil {
-		return nil, nil, usageErr("%v", err)
+		return nil, nil, usageErr("%v", esc(err.Error()))
 	}
 	return req, deployreq.Secrets(o), nil
 }

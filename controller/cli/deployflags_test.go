@@ -43,7 +43,7 @@ func TestDeployFlags_CoverEveryDeployOption(t *testing.T) {
 	t.Setenv("DB_PASSWORD", "s3cret-value")
 	args := []string{
 		"--app", "todo", "--image", "registry.example:5000/todo:v2", "--version", "v2", "--deploy-id", "20261202T184437Z-3fa2c01b",
-		"--port", "8000:8000", "--env", "DB_HOST=127.0.0.1", "--secret-env", "DB_PASSWORD", "--label", "team=ops",
+		"--port", "0:8000", "--env", "DB_HOST=127.0.0.1", "--secret-env", "DB_PASSWORD", "--label", "team=ops",
 		"--volume", "/srv/todo:/data:ro", "--entrypoint", "/todo", "--network", "bridge", "--restart", "always",
 		"--user", "1000", "--workdir", "/data", "--memory", "256m", "--cpus", "0.5", "--stop-timeout", "20s",
 		"--health", "http", "--health-path", "/healthz", "--health-port", "8000", "--timeout", "30s", "--health-interval", "2s",
@@ -65,7 +65,7 @@ func TestDeployFlags_CoverEveryDeployOption(t *testing.T) {
 	}
 	want := deployreq.Options{
 		App: "todo", Image: "registry.example:5000/todo:v2", Version: "v2", DeployID: "20261202T184437Z-3fa2c01b",
-		Ports: []string{"8000:8000"}, Env: map[string]string{"DB_HOST": "127.0.0.1"}, SecretEnv: map[string]string{"DB_PASSWORD": "s3cret-value"},
+		Ports: []string{"0:8000"}, Env: map[string]string{"DB_HOST": "127.0.0.1"}, SecretEnv: map[string]string{"DB_PASSWORD": "s3cret-value"},
 		Labels: map[string]string{"team": "ops"}, Volumes: []string{"/srv/todo:/data:ro"}, Command: []string{"serve"}, Entrypoint: []string{"/todo"},
 		Network: "bridge", Restart: "always", User: "1000", Workdir: "/data", Memory: "256m", CPUs: 0.5, StopTimeout: o.StopTimeout,
 		Health: "http", HealthPath: "/healthz", HealthPort: 8000, HealthTimeout: o.HealthTimeout, HealthInterval: o.HealthInterval,

@@ -36,15 +36,13 @@ func newHistoryCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			res := fleet.Each(cmd.Context(), nodes, func(ctx context.Context, c *agentclient.Conn) (*agentv1.GetHistoryResponse, error) {
-				ctx, cancel := context.WithTimeout(ctx, g.timeout)
-				defer cancel()
+			res := fleet.EachWithin(cmd.Context(), nodes, g.timeout, func(ctx context.Context, c *agentclient.Conn) (*agentv1.GetHistoryResponse, error) {
 				return c.Agent.GetHistory(ctx, req)
 			})
 			type row struct {
 				Node    string                  `json:"node"`
 				Error   string                  `json:"error,omitempty"`
-				Entries []*agentv1.DeployResult `json:"entries,omitempty"`
+				Entries []*deployreq.ResultView `json:"entries,omitempty"`
 			}
 			var rows []row
 			var bad []string
@@ -55,16 +53,16 @@ func newHistoryCmd(g *globals) *cobra.Command {
 				if r.Err != nil {
 					msg := r.Err.Error()
 					rows = append(rows, row{Node: r.Node.Name, Error: msg})
-					bad = append(bad, r.Node.Name+": "+msg)
+					bad = append(bad, r.Node.Name+": "+esc(msg))
 					continue
 				}
-				rows = append(rows, row{Node: r.Node.Name, Entries: r.Value.GetEntries()})
+				rows = append(rows, row{Node: r.Node.Name, Entries: deployreq.Views(r.Value.GetEntries())})
 				for _, e := range r.Value.GetEntries() {
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Node.Name,
-						e.GetFinishedAt().AsTime().Local().Format(time.DateTime), e.GetApp(),
+						e.GetFinishedAt().AsTime().Local().Format(time.DateTime), esc(e.GetApp()),
 						deployreq.KindName(e.GetKind()), deployreq.OutcomeName(e.GetOutcome()),
-						orDash(e.GetVersion()), orDash(e.GetPreviousVersion()), orDash(e.GetCaller()),
-						e.GetDuration().AsDuration().Round(100*time.Millisecond), e.GetDeployId())
+						esc(orDash(e.GetVersion())), esc(orDash(e.GetPreviousVersion())), esc(orDash(e.GetCaller())),
+						e.GetDuration().AsDuration().Round(100*time.Millisecond), esc(e.GetDeployId()))
 				}
 			}
 			if g.output == "json" {

@@ -32,9 +32,7 @@ exits 1 when any node is unreachable, naming the node, its address and why.`,
 			if err != nil {
 				return err
 			}
-			res := fleet.Each(cmd.Context(), nodes, func(ctx context.Context, c *agentclient.Conn) (*agentv1.GetInfoResponse, error) {
-				ctx, cancel := context.WithTimeout(ctx, g.timeout)
-				defer cancel()
+			res := fleet.EachWithin(cmd.Context(), nodes, g.timeout, func(ctx context.Context, c *agentclient.Conn) (*agentv1.GetInfoResponse, error) {
 				return c.Agent.GetInfo(ctx, &agentv1.GetInfoRequest{})
 			})
 			return printInfo(cmd, g.output, res)
@@ -62,7 +60,7 @@ func printInfo(cmd *cobra.Command, output string, res []fleet.Result[*agentv1.Ge
 		row := infoRow{Node: r.Node.Name, Address: r.Node.Addr()}
 		if r.Err != nil {
 			row.Error = r.Err.Error()
-			bad = append(bad, fmt.Sprintf("%s: %s", r.Node.Name, row.Error))
+			bad = append(bad, fmt.Sprintf("%s: %s", r.Node.Name, esc(row.Error)))
 		} else {
 			v := r.Value
 			row.Reachable = true
@@ -97,7 +95,7 @@ func printInfo(cmd *cobra.Command, output string, res []fleet.Result[*agentv1.Ge
 			if docker == "" {
 				docker = "DOWN: " + r.DockerError
 			}
-			fmt.Fprintf(tw, "%s\t%s\tok\t%s\t%s\t%s\n", r.Node, r.Address, r.AgentVersion, docker, r.Uptime)
+			fmt.Fprintf(tw, "%s\t%s\tok\t%s\t%s\t%s\n", r.Node, esc(r.Address), esc(r.AgentVersion), esc(docker), r.Uptime)
 		}
 		tw.Flush()
 	}

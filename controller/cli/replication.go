@@ -108,19 +108,30 @@ mariadb_host (default ansible_host) and mariadb_port (default 3306).`,
 			rep, err := replication.Setup(cmd.Context(), members, replication.Options{
 				Mode: mode, ReplUser: user, ReplPassword: pw, ReplHost: host, Timeout: timeout, DryRun: dryRun,
 				SeedFrom: seedFrom, Force: force, StartAt: startAt, LockWait: lockWait,
-				Out: func(node, msg string) { fmt.Fprintf(out, "[%s %5.1fs] %s\n", node, time.Since(t0).Seconds(), msg) },
+				Out: func(node, msg string) {
+					for i, l := range escLines(msg) {
+						if i == 0 {
+							fmt.Fprintf(out, "[%s %5.1fs] %s\n", esc(node), time.Since(t0).Seconds(), l)
+						} else {
+							fmt.Fprintf(out, "    %s\n", l)
+						}
+					}
+				},
 			})
 			if rep != nil && len(rep.Nodes) > 0 {
 				fmt.Fprintln(out, "\nTo keep these settings across a MariaDB restart, put them in each node's my.cnf:")
 				for _, n := range rep.Nodes {
-					fmt.Fprintf(out, "\n# %s\n%s", n.Node, n.MyCnf())
+					fmt.Fprintf(out, "\n# %s\n", esc(n.Node))
+					for _, l := range escLines(n.MyCnf()) {
+						fmt.Fprintln(out, l)
+					}
 				}
 			}
 			if err != nil {
 				if errors.Is(err, replication.ErrPreflight) {
-					return failed{msg: err.Error()}
+					return failed{msg: mask(escText(err.Error()), []string{pw})}
 				}
-				return failed{msg: "replication setup failed: " + err.Error() + "\n(re-running setup repairs a partial setup)"}
+				return failed{msg: mask("replication setup failed: "+escText(err.Error())+"\n(re-running setup repairs a partial setup)", []string{pw})}
 			}
 			switch {
 			case dryRun:
@@ -180,7 +191,7 @@ Exit 0: consistent. 1: diverged (tables or GTIDs named). 2: a node could not be 
 			defer closeAll()
 			rep, err := replication.Check(cmd.Context(), members, replication.CheckOptions{Attempts: attempts, LockWait: lockWait})
 			if err != nil {
-				return undetermined{err: fmt.Errorf("replication check: %w", err)}
+				return undetermined{err: fmt.Errorf("replication check: %s", escText(err.Error()))}
 			}
 			return printCheck(cmd, g.output, rep)
 		},
@@ -195,19 +206,19 @@ func printCheck(cmd *cobra.Command, format string, rep *replication.CheckReport)
 	if format == "json" {
 		writeJSON(out, rep)
 	} else {
-		fmt.Fprintf(out, "nodes: %s; %d tables compared", strings.Join(rep.Nodes, ", "), rep.Tables)
+		fmt.Fprintf(out, "nodes: %s; %d tables compared", esc(strings.Join(rep.Nodes, ", ")), rep.Tables)
 		if !rep.Settled {
 			fmt.Fprint(out, " (replication was busy: a difference may still be on its way; re-run to confirm)")
 		}
 		fmt.Fprintln(out)
 		for _, d := range rep.Diffs {
-			fmt.Fprintf(out, "DIFFERS   %s\n", d)
+			fmt.Fprintf(out, "DIFFERS   %s\n", esc(fmt.Sprint(d)))
 		}
 		for _, u := range rep.Unreadable {
-			fmt.Fprintf(out, "UNCHECKED %s\n", u)
+			fmt.Fprintf(out, "UNCHECKED %s\n", esc(fmt.Sprint(u)))
 		}
 		for _, e := range rep.Errant {
-			fmt.Fprintf(out, "ERRANT    %s\n", e)
+			fmt.Fprintf(out, "ERRANT    %s\n", esc(fmt.Sprint(e)))
 		}
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "NODE\tCONNECTION\tRUNNING\tBEHIND_TRX\tBEHIND_SECONDS")
@@ -216,7 +227,7 @@ func printCheck(cmd *cobra.Command, format string, rep *replication.CheckReport)
 			if l.Seconds != nil {
 				secs = fmt.Sprint(*l.Seconds)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%v\t%d\t%s\n", l.Node, l.Connection, l.Running, l.Transactions, secs)
+			fmt.Fprintf(tw, "%s\t%s\t%v\t%d\t%s\n", esc(l.Node), esc(l.Connection), l.Running, l.Transactions, secs)
 		}
 		tw.Flush()
 	}
@@ -322,9 +333,7 @@ about them. It exits 1 when any thread is not running or a lag exceeds --max-lag
 			if err != nil {
 				return err
 			}
-			res := fleet.Each(cmd.Context(), nodes, func(ctx context.Context, c *agentclient.Conn) (*agentv1.GetReplicationStatusResponse, error) {
-				ctx, cancel := context.WithTimeout(ctx, g.timeout)
-				defer cancel()
+			res := fleet.EachWithin(cmd.Context(), nodes, g.timeout, func(ctx context.Context, c *agentclient.Conn) (*agentv1.GetReplicationStatusResponse, error) {
 				return c.Agent.GetReplicationStatus(ctx, &agentv1.GetReplicationStatusRequest{})
 			})
 			return printReplication(cmd, g.output, maxLag, res)
@@ -348,7 +357,7 @@ func printReplication(cmd *cobra.Command, format string, maxLag time.Duration, r
 	for _, r := range res {
 		if r.Err != nil {
 			msg := r.Err.Error()
-			bad = append(bad, r.Node.Name+": "+msg)
+			bad = append(bad, r.Node.Name+": "+esc(msg))
 			rows = append(rows, row{Node: r.Node.Name, Error: msg})
 			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t-\t-\tUNREACHABLE\n", r.Node.Name)
 			continue
@@ -371,10 +380,10 @@ func printReplication(cmd *cobra.Command, format string, maxLag time.Duration, r
 				problem = replication.Explain(c)
 			}
 			if problem != "" {
-				bad = append(bad, r.Node.Name+": "+problem)
+				bad = append(bad, r.Node.Name+": "+esc(problem))
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s:%d\t%s\t%s\t%s\t%s\t%s\n", r.Node.Name, f.GetServerId(), f.GetGtidDomainId(), c.GetConnectionName(),
-				c.GetMasterHost(), c.GetMasterPort(), c.GetIoRunning(), c.GetSqlRunning(), behind, orDash(c.GetGtidSlavePos()), orDash(shortProblem(problem)))
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s:%d\t%s\t%s\t%s\t%s\t%s\n", r.Node.Name, f.GetServerId(), f.GetGtidDomainId(), esc(c.GetConnectionName()),
+				esc(c.GetMasterHost()), c.GetMasterPort(), esc(c.GetIoRunning()), esc(c.GetSqlRunning()), behind, esc(orDash(c.GetGtidSlavePos())), esc(orDash(shortProblem(problem))))
 		}
 	}
 	if format == "json" {

@@ -52,10 +52,12 @@ func (r *reporter) w(node string) io.Writer {
 	return b
 }
 
+// line prints one progress line; msg, which comes from an agent or the
+// load balancer, is escaped.
 func (r *reporter) line(node, phase, msg string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	fmt.Fprintf(r.w(node), "    [%s %6.1fs] %-8s %s\n", node, time.Since(r.t0).Seconds(), phase, msg)
+	fmt.Fprintf(r.w(node), "    [%s %6.1fs] %-8s %s\n", node, time.Since(r.t0).Seconds(), phase, esc(msg))
 }
 
 func (r *reporter) NodeStart(n rollout.Node, what string) {
@@ -89,13 +91,17 @@ func (r *reporter) NodeDone(n rollout.Node, o *rollout.Outcome) {
 		failedMsg = o.Err.Error()
 	}
 	if failedMsg != "" {
-		fmt.Fprintf(w, "    %s: ERROR: %s\n", n.Name, failedMsg)
+		fmt.Fprintf(w, "    %s: ERROR: %s\n", n.Name, esc(failedMsg))
 	} else if res != nil {
-		fmt.Fprintf(w, "    %s: %s: %s\n", n.Name, strings.ToUpper(deployreq.OutcomeName(res.GetOutcome())), res.GetMessage())
+		fmt.Fprintf(w, "    %s: %s: %s\n", n.Name, strings.ToUpper(deployreq.OutcomeName(res.GetOutcome())), esc(res.GetMessage()))
 		if len(res.GetLogTail()) > 0 {
+			// The container's own words: a line break in one starts another
+			// indented line, every other control character is escaped.
 			fmt.Fprintf(w, "    last log lines of the failed container:\n")
-			for _, l := range res.GetLogTail() {
-				fmt.Fprintf(w, "      | %s\n", l)
+			for _, entry := range res.GetLogTail() {
+				for _, l := range escLines(entry) {
+					fmt.Fprintf(w, "      | %s\n", l)
+				}
 			}
 		}
 	}
@@ -111,7 +117,7 @@ func (r *reporter) NodeDone(n rollout.Node, o *rollout.Outcome) {
 			failedMsg = res.GetMessage()
 		}
 		if failedMsg != "" {
-			fmt.Fprintf(r.out, "::error title=labfleet: %s failed on %s::%s\n", ghaEscape(res.GetApp()), ghaEscape(n.Name), ghaEscape(failedMsg))
+			fmt.Fprintf(r.out, "::error title=labfleet: %s failed on %s::%s\n", ghaEscape(esc(res.GetApp())), ghaEscape(n.Name), ghaEscape(esc(failedMsg)))
 		}
 	}
 }
@@ -120,6 +126,9 @@ func (r *reporter) NodeDone(n rollout.Node, o *rollout.Outcome) {
 func ghaEscape(s string) string {
 	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A").Replace(s)
 }
+
+// mdCell makes s safe in a Markdown table cell.
+func mdCell(s string) string { return strings.ReplaceAll(esc(s), "|", `\|`) }
 
 // ghaFinish appends the Markdown summary and sets the step outputs.
 func ghaFinish(app, version, deployID string, s *rollout.Summary) error {
@@ -132,11 +141,11 @@ func ghaFinish(app, version, deployID string, s *rollout.Summary) error {
 		fmt.Fprintf(&b, "### labfleet deploy of `%s` %s: %s\n\n", app, version, result)
 		fmt.Fprintf(&b, "| node | result | running | previous | took |\n|---|---|---|---|---|\n")
 		for _, o := range s.Nodes {
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", o.Node.Name, nodeResultText(o), orDash(o.Running()),
-				orDash(o.Result.GetPreviousVersion()), o.Took.Round(100*time.Millisecond))
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", mdCell(o.Node.Name), nodeResultText(o), mdCell(orDash(o.Running())),
+				mdCell(orDash(o.Result.GetPreviousVersion())), o.Took.Round(100*time.Millisecond))
 		}
 		if s.Preflight != nil {
-			fmt.Fprintf(&b, "\nNothing was changed: %s\n", s.Preflight)
+			fmt.Fprintf(&b, "\nNothing was changed: %s\n", esc(s.Preflight.Error()))
 		}
 		fmt.Fprintf(&b, "\nDeploy id `%s`, %s in all.\n", deployID, s.Took.Round(100*time.Millisecond))
 		if err := appendFile(p, b.String()); err != nil {
@@ -144,7 +153,7 @@ func ghaFinish(app, version, deployID string, s *rollout.Summary) error {
 		}
 	}
 	if p := os.Getenv("GITHUB_OUTPUT"); p != "" {
-		return appendFile(p, fmt.Sprintf("version=%s\nresult=%s\ndeploy-id=%s\n", version, result, deployID))
+		return appendFile(p, fmt.Sprintf("version=%s\nresult=%s\ndeploy-id=%s\n", esc(version), result, deployID))
 	}
 	return nil
 }

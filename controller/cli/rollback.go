@@ -22,7 +22,8 @@ func newRollbackCmd(g *globals) *cobra.Command {
 and stops the current one; the earlier version must pass the health gate it was deployed
 with, or the current version is put back. Without --version it goes to the newest
 retained version that differs from the running one. It rolls like deploy (--batch,
---haproxy, the fleet lock) and stops at the first failure.`,
+--haproxy, the fleet lock, --idle-timeout for a node that stops reporting progress)
+and stops at the first failure; -o json prints the progress on stderr.`,
 		Example: `  labcontroller -i inventory.ini rollback --app todo
   labcontroller -i inventory.ini --limit node2 rollback --app todo --version v1`,
 		Args: cobra.NoArgs,

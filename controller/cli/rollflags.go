@@ -25,7 +25,14 @@ type rollFlags struct {
 	lockWait     time.Duration
 	stateDir     string
 	dryRun       bool
+	idleTimeout  time.Duration
 }
+
+// DefaultIdleTimeout is --idle-timeout's default: far longer than the agent
+// is ever silent in a healthy deploy outside an announced health gate (it
+// reports every phase and a pull's progress twice a second), short enough
+// that a hung agent does not hold up a CI job for long.
+const DefaultIdleTimeout = 2 * time.Minute
 
 func (f *rollFlags) bind(fs *pflag.FlagSet) {
 	fs.IntVar(&f.batch, "batch", 1, "nodes changed at once; behind --haproxy at most all but one")
@@ -36,11 +43,21 @@ func (f *rollFlags) bind(fs *pflag.FlagSet) {
 	fs.DurationVar(&f.lockWait, "lock-wait", 0, "wait this long for another controller's deploy of the app instead of failing at once")
 	fs.StringVar(&f.stateDir, "state-dir", "", "where the fleet lock lives (default $LABFLEET_STATE_DIR, /var/lib/labfleet or ~/.local/state/labfleet)")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print what would change on which node, touching nothing")
+	fs.DurationVar(&f.idleTimeout, "idle-timeout", DefaultIdleTimeout,
+		"give up on a node whose agent sends no progress for this long (on top of the health gate it announces); 0 waits forever")
 }
 
 func (f *rollFlags) check() error {
 	if f.batch < 1 {
 		return usageErr("--batch %d: must be at least 1", f.batch)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"--idle-timeout", f.idleTimeout}, {"--drain-timeout", f.drainTimeout}, {"--up-timeout", f.upTimeout}, {"--wait", f.wait}, {"--lock-wait", f.lockWait}} {
+		if d.v < 0 {
+			return usageErr("%s %s: must not be negative", d.name, d.v)
+		}
 	}
 	return nil
 }

@@ -46,9 +46,7 @@ also exits 1 on drift or when an app is not healthy, for CI and cron.`,
 			if err != nil {
 				return err
 			}
-			res := fleet.Each(cmd.Context(), nodes, func(ctx context.Context, c *agentclient.Conn) ([]*agentv1.App, error) {
-				ctx, cancel := context.WithTimeout(ctx, g.timeout)
-				defer cancel()
+			res := fleet.EachWithin(cmd.Context(), nodes, g.timeout, func(ctx context.Context, c *agentclient.Conn) ([]*agentv1.App, error) {
 				r, err := c.Agent.ListApps(ctx, &agentv1.ListAppsRequest{})
 				return r.GetApps(), err
 			})
@@ -89,7 +87,7 @@ func printStatus(cmd *cobra.Command, g *globals, lb *balancer, only string, chec
 		}
 		if r.Err != nil {
 			msg := r.Err.Error()
-			unreachable = append(unreachable, r.Node.Name+": "+msg)
+			unreachable = append(unreachable, r.Node.Name+": "+esc(msg))
 			rows = append(rows, &statusRow{Node: r.Node.Name, Health: "UNREACHABLE", LB: lbState, Error: msg})
 			continue
 		}
@@ -102,7 +100,7 @@ func printStatus(cmd *cobra.Command, g *globals, lb *balancer, only string, chec
 			found = true
 			health := deployreq.HealthName(a.GetHealth())
 			if a.GetHealth() != agentv1.AppHealth_APP_HEALTH_HEALTHY && a.GetHealth() != agentv1.AppHealth_APP_HEALTH_NONE {
-				problems = append(problems, fmt.Sprintf("%s: %s is %s", r.Node.Name, a.GetName(), health))
+				problems = append(problems, fmt.Sprintf("%s: %s is %s", r.Node.Name, esc(a.GetName()), health))
 				health = strings.ToUpper(health)
 			}
 			up := ""
@@ -152,23 +150,23 @@ func printStatus(cmd *cobra.Command, g *globals, lb *balancer, only string, chec
 			if r.Drift {
 				version = "*" + version
 			}
-			line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s", r.Node, orDash(r.App), version, shortDigest(r.Digest), orDash(r.Health),
-				orDash(r.State), r.Restarts, orDash(r.Up), orDash(r.Retained))
+			line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s", r.Node, esc(orDash(r.App)), esc(version), esc(shortDigest(r.Digest)), orDash(r.Health),
+				esc(orDash(r.State)), r.Restarts, orDash(r.Up), esc(orDash(r.Retained)))
 			if lb != nil {
-				line += "\t" + orDash(r.LB)
+				line += "\t" + esc(orDash(r.LB))
 			}
 			fmt.Fprintln(tw, line+"\t")
 		}
 		tw.Flush()
 		if len(drifted) > 0 {
-			fmt.Fprintf(out, "\n* DRIFT: the nodes do not all run the same version of %s\n", strings.Join(drifted, ", "))
+			fmt.Fprintf(out, "\n* DRIFT: the nodes do not all run the same version of %s\n", esc(strings.Join(drifted, ", ")))
 		}
 	}
 	var fail []string
 	fail = append(fail, unreachable...)
 	if check {
 		for _, a := range drifted {
-			fail = append(fail, "version drift in "+a)
+			fail = append(fail, "version drift in "+esc(a))
 		}
 		fail = append(fail, problems...)
 	}

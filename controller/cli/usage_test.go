@@ -36,6 +36,31 @@ func TestMain_UsageErrors(t *testing.T) {
 		{"haproxy without backend", []string{"-i", inv, "--haproxy", "127.0.0.1:9999", "status"}, "labcontroller: --haproxy needs --haproxy-backend NAME"},
 		{"history limit", []string{"-i", inv, "history", "-n", "100000"}, "labcontroller: invalid limit: 100000 must be at most 1000\n"},
 		{"bad status app", []string{"-i", inv, "status", "--app", "Todo"}, `labcontroller: invalid --app: "Todo"`},
+		// Every deploy option is checked before any node is contacted.
+		{"volume dot-dot", []string{"-i", inv, "deploy", "--app", "todo", "--image", "todo:v2", "--volume", "/srv/todo/../../etc:/data"},
+			`labcontroller: --volume "/srv/todo/../../etc:/data": the host path must not contain '..'`},
+		{"host port twice", []string{"-i", inv, "deploy", "--app", "todo", "--image", "todo:v2", "-p", "8000:8000", "-p", "8000:9000"},
+			`labcontroller: --port "8000:9000": host port 8000/tcp is published twice`},
+		{"start-first with a fixed port", []string{"-i", inv, "deploy", "--app", "todo", "--image", "todo:v2", "-p", "8000:8000", "--strategy", "start-first"},
+			`labcontroller: --strategy "start-first": runs the old and new containers side by side, but host port 8000 is fixed`},
+		{"health path without a port", []string{"-i", inv, "deploy", "--app", "todo", "--image", "todo:v2", "--health-path", "/healthz"},
+			`labcontroller: --health-path "/healthz": needs a port to probe`},
+		{"health path with docker", []string{"-i", inv, "deploy", "--app", "todo", "--image", "todo:v2", "-p", "80:80", "--health", "docker", "--health-path", "/healthz"},
+			`labcontroller: --health-path "/healthz": is for an HTTP health check, but the health check is docker`},
+		{"negative idle timeout", []string{"-i", inv, "deploy", "--app", "todo", "--image", "todo:v2", "--idle-timeout", "-1s"},
+			"labcontroller: --idle-timeout -1s: must not be negative\n"},
+		{"negative idle timeout on rollback", []string{"-i", inv, "rollback", "--app", "todo", "--idle-timeout", "-1s"},
+			"labcontroller: --idle-timeout -1s: must not be negative\n"},
+		// Wrong command lines are usage errors with where to look.
+		{"unknown command", []string{"-i", inv, "bogus"}, `labcontroller: unknown command "bogus" for labcontroller; its commands are `},
+		{"no command", []string{"-i", inv}, "labcontroller: labcontroller needs a command: "},
+		{"unknown certs command", []string{"certs", "bogus"}, `labcontroller: unknown command "bogus" for labcontroller certs; its commands are init`},
+		{"nagios without a command", []string{"nagios"}, "labcontroller: labcontroller nagios needs a command: config (see 'labcontroller nagios --help')\n"},
+		{"replication without a command", []string{"-i", inv, "replication"}, "labcontroller: labcontroller replication needs a command: "},
+		{"argument to info", []string{"-i", inv, "info", "extra"}, `labcontroller: unknown command "extra" for "labcontroller info" (see 'labcontroller info --help')`},
+		{"argument to rollback", []string{"-i", inv, "rollback", "--app", "todo", "v1"}, `labcontroller: unknown command "v1" for "labcontroller rollback"`},
+		{"stray argument to deploy", []string{"-i", inv, "deploy", "--app", "todo", "--image", "todo:v2", "serve"},
+			`labcontroller: unexpected argument "serve": the container's command goes after -- (see 'labcontroller deploy --help')`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -55,10 +80,26 @@ func TestMain_UsageErrors(t *testing.T) {
 			if strings.Contains(out+errs, secret) {
 				t.Errorf("the secret is printed: %q", errs)
 			}
+			if strings.Contains(tt.name, "command") && !strings.Contains(errs, "--help') ") && !strings.HasSuffix(errs, "--help')\n") {
+				t.Errorf("stderr %q does not say where to look", errs)
+			}
 		})
 	}
 	if d, r := a.calls(); len(d)+len(r) != 0 {
 		t.Errorf("usage errors reached the agent: %v %v", d, r)
+	}
+}
+
+// The container's command after -- is not a stray argument.
+func TestMain_CommandAfterDashIsTheContainersCommand(t *testing.T) {
+	a := &fakeAgent{name: "node1", running: "v1"}
+	inv := fleet(t, a)
+	code, _, errs := run(t, "-i", inv, "deploy", "--app", "todo", "--image", "todo:v2", "--", "serve", "--port", "8000")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errs)
+	}
+	if d, _ := a.calls(); len(d) != 1 || strings.Join(d[0].GetSpec().GetCommand(), " ") != "serve --port 8000" {
+		t.Errorf("deploys = %v", d)
 	}
 }
 

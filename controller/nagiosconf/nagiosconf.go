@@ -10,6 +10,11 @@
 // app on each node, MariaDB replication). The output depends only on the
 // inventory and Options and is sorted, so it can be diffed and checked in.
 //
+// The plugins only read, so the config gives them the monitoring identity
+// (the certificate certs init writes as nagios.crt, role monitoring, or the
+// monitoring token), never labcontroller's (role deploy): a Nagios server
+// holding the controller's certificate could deploy to every node.
+//
 // It only reads the inventory. It never contacts a node, never reads TLS
 // files or passwords (the config names their paths) and writes no files.
 package nagiosconf
@@ -27,6 +32,7 @@ import (
 
 	"github.com/labfleet/labfleet/internal/fleet"
 	"github.com/labfleet/labfleet/internal/inventory"
+	"github.com/labfleet/labfleet/internal/pki"
 )
 
 // ErrOptions marks options or inventory contents that cannot make a
@@ -55,9 +61,12 @@ type Options struct {
 	// nodes (an Ansible host pattern) as labcontroller's --limit does.
 	Inventory, NodeGroup, ControlGroup, Limit string
 	// Conn are the agent TLS files, token file and --insecure the plugins
-	// use; the inventory's labagent_* host vars fill what is empty. The
-	// paths are made absolute: Nagios runs the plugins from its own
-	// directory.
+	// use: the monitoring certificate or token. The inventory fills what
+	// is empty: labagent_ca, labagent_insecure, and the monitoring
+	// identity from labagent_monitoring_cert, labagent_monitoring_key and
+	// labagent_monitoring_token_file; labagent_cert, labagent_key and
+	// labagent_token_file are labcontroller's and never used. The paths
+	// are made absolute: Nagios runs the plugins from its own directory.
 	Conn fleet.Defaults
 	// DeployInventory is the inventory path check_deploy reads on the
 	// Nagios server; default: Inventory, made absolute.
@@ -169,7 +178,7 @@ func Generate(o Options) (*Config, error) {
 			h.Control = ctl.Control
 		}
 		hosts[n.Name] = h
-		a, err := nodeAuth(n)
+		a, err := nodeAuth(n, o.Conn)
 		switch {
 		case err != nil:
 			return nil, err
@@ -180,7 +189,13 @@ func Generate(o Options) (*Config, error) {
 				ErrOptions, n.Name, nodes[0].Name)
 		}
 	}
-	if c.auth == (fleet.Defaults{}) {
+	switch {
+	case c.auth.CertFile == "" && c.auth.TokenFile == "" && !c.auth.Insecure && controllerIdentity(nodes):
+		c.Warnings = append(c.Warnings, "the plugins get no client identity: the inventory's labagent_cert/labagent_key/labagent_token_file "+
+			"are labcontroller's (role deploy) and never given to them; give the monitoring certificate with --cert/--key "+
+			"(certs init writes nagios.crt and nagios.key) or --token-file with the monitoring token, or set the host vars "+
+			"labagent_monitoring_cert/labagent_monitoring_key or labagent_monitoring_token_file")
+	case c.auth == (fleet.Defaults{}):
 		c.Warnings = append(c.Warnings, "no TLS files, token file or --insecure for the agents: the plugins will expect TLS with the system's CAs and send no client identity")
 	}
 	if err := c.groups(inv, hosts); err != nil {
@@ -305,10 +320,17 @@ func nodeHost(n fleet.Node) (*Host, error) {
 	return h, nil
 }
 
-// nodeAuth is how the plugins reach n's agent, with absolute paths.
-func nodeAuth(n fleet.Node) (fleet.Defaults, error) {
-	a := fleet.Defaults{CAFile: n.Conn.CAFile, CertFile: n.Conn.CertFile, KeyFile: n.Conn.KeyFile,
-		TokenFile: n.Conn.TokenFile, Insecure: n.Conn.Insecure}
+// nodeAuth is how the plugins reach n's agent, with absolute paths: the
+// flags' files, else the inventory's labagent_ca and labagent_monitoring_*
+// host vars. A certificate or token that is labcontroller's (the
+// inventory's labagent_cert or labagent_token_file, or a file named
+// labcontroller.crt) is refused.
+func nodeAuth(n fleet.Node, flags fleet.Defaults) (fleet.Defaults, error) {
+	a := fleet.Defaults{CAFile: n.Conn.CAFile,
+		CertFile:  first(flags.CertFile, hostVar(n, "labagent_monitoring_cert")),
+		KeyFile:   first(flags.KeyFile, hostVar(n, "labagent_monitoring_key")),
+		TokenFile: first(flags.TokenFile, hostVar(n, "labagent_monitoring_token_file")),
+		Insecure:  n.Conn.Insecure}
 	for _, p := range []*string{&a.CAFile, &a.CertFile, &a.KeyFile, &a.TokenFile} {
 		if *p == "" {
 			continue
@@ -325,7 +347,55 @@ func nodeAuth(n fleet.Node) (fleet.Defaults, error) {
 	if (a.CertFile == "") != (a.KeyFile == "") {
 		return a, fmt.Errorf("%w: host %s: a client certificate needs its key and the other way round (--cert and --key)", ErrOptions, n.Name)
 	}
+	for _, f := range []struct{ got, deployVar, flag, monitoringVar string }{
+		{a.CertFile, "labagent_cert", "--cert", "labagent_monitoring_cert"},
+		{a.KeyFile, "labagent_key", "--key", "labagent_monitoring_key"},
+		{a.TokenFile, "labagent_token_file", "--token-file", "labagent_monitoring_token_file"},
+	} {
+		controller := filepath.Base(f.got) == pki.DefaultClientName+".crt" || filepath.Base(f.got) == pki.DefaultClientName+".key"
+		if d := hostVar(n, f.deployVar); f.got != "" && d != "" {
+			if abs, err := filepath.Abs(d); err == nil && abs == f.got {
+				controller = true
+			}
+		}
+		if controller {
+			return a, fmt.Errorf("%w: host %s: %s is labcontroller's (role deploy, the inventory's %s): the plugins only read, "+
+				"give them the monitoring identity with %s (certs init writes nagios.crt and nagios.key) or the host var %s",
+				ErrOptions, n.Name, f.got, f.deployVar, f.flag, f.monitoringVar)
+		}
+	}
 	return a, nil
+}
+
+// controllerIdentity reports whether the inventory gives any of nodes
+// labcontroller's certificate or token.
+func controllerIdentity(nodes []fleet.Node) bool {
+	for _, n := range nodes {
+		for _, k := range []string{"labagent_cert", "labagent_key", "labagent_token_file"} {
+			if hostVar(n, k) != "" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// hostVar is the host variable k of n as a string, "" when unset.
+func hostVar(n fleet.Node, k string) string {
+	v, ok := n.Vars[k]
+	if !ok || v == nil {
+		return ""
+	}
+	return fmt.Sprint(v)
+}
+
+func first(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
 }
 
 // groups makes a hostgroup of every inventory group holding monitored hosts.

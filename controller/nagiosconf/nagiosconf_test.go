@@ -25,8 +25,8 @@ var checkedIn = filepath.Join(labtest.RepoRoot(), "nagios")
 func labOptions() Options {
 	return Options{
 		Inventory: filepath.Join(checkedIn, "lab-inventory.ini"),
-		Conn: fleet.Defaults{CAFile: "/etc/nagios4/labfleet/ca.crt", CertFile: "/etc/nagios4/labfleet/client.crt",
-			KeyFile: "/etc/nagios4/labfleet/client.key"},
+		Conn: fleet.Defaults{CAFile: "/etc/nagios4/labfleet/ca.crt", CertFile: "/etc/nagios4/labfleet/nagios.crt",
+			KeyFile: "/etc/nagios4/labfleet/nagios.key"},
 		DeployInventory: "/etc/nagios4/labfleet/inventory.ini",
 		Apps:            []App{{Name: "todo", Port: 8000}},
 		HAProxyFrontend: "127.0.0.10:80",
@@ -307,4 +307,58 @@ func TestNagios4AcceptsTheCheckedInConfig(t *testing.T) {
 		}
 		wantClean(t, "nagios.cfg.example", out)
 	})
+}
+
+// The plugins only read: the config gives them the monitoring identity,
+// never labcontroller's certificate or token from the inventory.
+func TestGenerate_PluginsGetTheMonitoringIdentityNeverTheControllers(t *testing.T) {
+	dir := t.TempDir()
+	inv := func(vars string) string {
+		p := filepath.Join(dir, strconv.Itoa(len(vars))+".ini")
+		if err := os.WriteFile(p, []byte("[nodes]\nnode1 ansible_host=127.0.0.11\n[nodes:vars]\nlabagent_ca=/etc/labfleet/ca.crt\n"+vars), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	controller := "labagent_cert=/etc/labfleet/labcontroller.crt\nlabagent_key=/etc/labfleet/labcontroller.key\nlabagent_token_file=/etc/labfleet/deploy.token\n"
+	monitoring := "labagent_monitoring_cert=/etc/labfleet/nagios.crt\nlabagent_monitoring_key=/etc/labfleet/nagios.key\n"
+
+	c, err := Generate(Options{Inventory: inv(controller + monitoring)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.auth.CertFile != "/etc/labfleet/nagios.crt" || c.auth.KeyFile != "/etc/labfleet/nagios.key" || c.auth.TokenFile != "" || c.auth.CAFile != "/etc/labfleet/ca.crt" {
+		t.Errorf("with monitoring host vars the plugins get %+v", c.auth)
+	}
+
+	c, err = Generate(Options{Inventory: inv(controller)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.auth.CertFile != "" || c.auth.TokenFile != "" {
+		t.Errorf("the plugins were given labcontroller's identity from the inventory: %+v", c.auth)
+	}
+	if len(c.Warnings) == 0 || !strings.Contains(strings.Join(c.Warnings, "\n"), "labcontroller's (role deploy) and never given to them") {
+		t.Errorf("warnings %q, want one saying the controller's files are left out", c.Warnings)
+	}
+
+	for name, tc := range map[string]struct {
+		vars string
+		conn fleet.Defaults
+		want string
+	}{
+		"--cert is the inventory's labagent_cert": {controller, fleet.Defaults{CertFile: "/etc/labfleet/labcontroller.crt", KeyFile: "/etc/labfleet/other.key"},
+			"/etc/labfleet/labcontroller.crt is labcontroller's (role deploy, the inventory's labagent_cert)"},
+		"--token-file is the deploy token": {controller, fleet.Defaults{TokenFile: "/etc/labfleet/deploy.token"},
+			"/etc/labfleet/deploy.token is labcontroller's (role deploy, the inventory's labagent_token_file)"},
+		"a file named labcontroller.crt": {"", fleet.Defaults{CertFile: "/etc/nagios4/labfleet/labcontroller.crt", KeyFile: "/etc/nagios4/labfleet/labcontroller.key"},
+			"give them the monitoring identity with --cert (certs init writes nagios.crt and nagios.key)"},
+		"monitoring host var pointing at the controller's": {controller + "labagent_monitoring_cert=/etc/labfleet/labcontroller.crt\nlabagent_monitoring_key=/etc/labfleet/nagios.key\n",
+			fleet.Defaults{}, "is labcontroller's"},
+	} {
+		_, err := Generate(Options{Inventory: inv(tc.vars + "# " + name + "\n"), Conn: tc.conn})
+		if !errors.Is(err, ErrOptions) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want ErrOptions saying %q", name, err, tc.want)
+		}
+	}
 }

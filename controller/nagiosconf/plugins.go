@@ -65,9 +65,9 @@ var timeout = param{name: "timeout", flag: "-t", desc: "seconds before the plugi
 // authParams are the agent connection options every agent plugin takes.
 var authParams = []param{
 	{name: "cacert", flag: "--cacert", desc: "CA file the agent's certificate chains to", nagios: macroCA, icinga: "$labfleet_cacert$", auth: true},
-	{name: "cert", flag: "--cert", desc: "client certificate for mTLS", nagios: macroCert, icinga: "$labfleet_cert$", auth: true},
-	{name: "key", flag: "--key", desc: "client key for mTLS", nagios: macroKey, icinga: "$labfleet_key$", auth: true},
-	{name: "token_file", flag: "--token-file", desc: "file holding the agents' bearer token", nagios: macroToken, icinga: "$labfleet_token_file$", auth: true},
+	{name: "cert", flag: "--cert", desc: "monitoring client certificate for mTLS (role monitoring, e.g. nagios.crt)", nagios: macroCert, icinga: "$labfleet_cert$", auth: true},
+	{name: "key", flag: "--key", desc: "key of the monitoring client certificate", nagios: macroKey, icinga: "$labfleet_key$", auth: true},
+	{name: "token_file", flag: "--token-file", desc: "file holding the agents' monitoring bearer token", nagios: macroToken, icinga: "$labfleet_token_file$", auth: true},
 	{name: "insecure", flag: "--insecure", desc: "plaintext to an agent on a loopback address", boolean: true, nagios: "--insecure", icinga: "$labfleet_insecure$", auth: true},
 }
 

@@ -41,8 +41,8 @@ func argv(name string, args ...string) string {
 }
 
 func TestNagiosAndIcinga2RunThePluginsWithTheSameFlags(t *testing.T) {
-	tls := []string{"--cacert", "/etc/nagios4/labfleet/ca.crt", "--cert", "/etc/nagios4/labfleet/client.crt", "--key", "/etc/nagios4/labfleet/client.key"}
-	token := []string{"--cacert", "/etc/labfleet/ca.crt", "--token-file", "/etc/labfleet/agent.token"}
+	tls := []string{"--cacert", "/etc/nagios4/labfleet/ca.crt", "--cert", "/etc/nagios4/labfleet/nagios.crt", "--key", "/etc/nagios4/labfleet/nagios.key"}
+	token := []string{"--cacert", "/etc/labfleet/ca.crt", "--token-file", "/etc/labfleet/monitoring.token"}
 	cat := func(parts ...[]string) []string {
 		var out []string
 		for _, p := range parts {

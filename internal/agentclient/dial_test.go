@@ -97,6 +97,9 @@ func TestDial_InsecureWithTLSFilesRefused(t *testing.T) {
 	for _, o := range []agentclient.Options{
 		{Addr: "127.0.0.1:7443", Insecure: true, CAFile: "/etc/labfleet/ca.crt"},
 		{Addr: "127.0.0.1:7443", Insecure: true, CertFile: "/etc/labfleet/c.crt", KeyFile: "/etc/labfleet/c.key"},
+		{Addr: "127.0.0.1:7443", Insecure: true, CertFile: "/etc/labfleet/c.crt"},
+		// A key alone is as much a sign that TLS was meant.
+		{Addr: "127.0.0.1:7443", Insecure: true, KeyFile: "/etc/labfleet/c.key"},
 	} {
 		msg := optionError(t, dialErr(o))
 		wantAll(t, msg, "--insecure with TLS files for 127.0.0.1:7443: drop one")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -127,4 +128,48 @@ func TestExplain_DoesNotWrapTwice(t *testing.T) {
 	if strings.Contains(twice.Error(), "127.0.0.99") {
 		t.Errorf("message %q names the second address", twice)
 	}
+}
+
+// A connection that presents a client certificate knows that a handshake
+// the agent breaks off most likely refused it, and says which files to
+// check; one without says the agent may need one.
+func TestConnExplain_RefusedClientCertificate(t *testing.T) {
+	certs := makeCerts(t)
+	withCert := dial(t, agentclient.Options{Addr: addr, CAFile: filepath.Join(certs, "ca.crt"),
+		CertFile: filepath.Join(certs, "labcontroller.crt"), KeyFile: filepath.Join(certs, "labcontroller.key"), Spelling: agentclient.Spelling{CA: "--cacert"}})
+	withoutCert := dial(t, agentclient.Options{Addr: addr, CAFile: filepath.Join(certs, "ca.crt")})
+	const refused = " (the agent closed the connection during the TLS handshake, which is how it refuses a client certificate: " +
+		"check --cert/--key against the CA the agent trusts for clients (its --tls-client-ca); labcontroller certs init makes a matching set)"
+	tests := []struct {
+		name string
+		c    *agentclient.Conn
+		in   string
+		want string
+	}{
+		{"broken pipe", withCert, `connection error: desc = "transport: write tcp 127.0.0.1:41660->127.0.0.11:7443: write: broken pipe"`,
+			"cannot reach agent at 127.0.0.11:7443: write tcp 127.0.0.1:41660->127.0.0.11:7443: write: broken pipe" + refused},
+		{"reset", withCert, `connection error: desc = "transport: read tcp 127.0.0.1:41660->127.0.0.11:7443: read: connection reset by peer"`,
+			"cannot reach agent at 127.0.0.11:7443: read tcp 127.0.0.1:41660->127.0.0.11:7443: read: connection reset by peer" + refused},
+		{"EOF", withCert, `connection error: desc = "error reading server preface: EOF"`,
+			"cannot reach agent at 127.0.0.11:7443: error reading server preface: EOF" + refused},
+		{"alert", withCert, `connection error: desc = "error reading server preface: remote error: tls: unknown certificate authority"`,
+			"cannot reach agent at 127.0.0.11:7443: error reading server preface: remote error: tls: unknown certificate authority" +
+				" (the agent refused our client certificate: check --cert/--key against the CA the agent trusts for clients (its --tls-client-ca); labcontroller certs init makes a matching set)"},
+		{"certificate required", withoutCert, `connection error: desc = "error reading server preface: remote error: tls: certificate required"`,
+			"cannot reach agent at 127.0.0.11:7443: error reading server preface: remote error: tls: certificate required (the agent requires a client certificate: give --cert and --key)"},
+		{"no cert, broken pipe", withoutCert, `connection error: desc = "transport: write: broken pipe"`,
+			"cannot reach agent at 127.0.0.11:7443: write: broken pipe (the agent closed the connection during the TLS handshake: does it need a client certificate, or does it serve plaintext?)"},
+		{"no cert, EOF", withoutCert, `connection error: desc = "error reading server preface: EOF"`,
+			"cannot reach agent at 127.0.0.11:7443: error reading server preface: EOF (TLS handshake failed: does the agent need a client certificate, or does it serve plaintext?)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.c.Explain(status.Error(codes.Unavailable, tt.in)).Error(); got != tt.want {
+				t.Errorf("message\n got: %s\nwant: %s", got, tt.want)
+			}
+		})
+	}
+	// Without the connection, Explain cannot know, and says both.
+	got := agentclient.Explain(addr, agentclient.Spelling{}, status.Error(codes.Unavailable, "transport: write: broken pipe")).Error()
+	wantAll(t, got, "if a client certificate was given, check --cert/--key against", "its --tls-client-ca")
 }

@@ -1,6 +1,7 @@
 package agentclient_test
 
 import (
+	"context"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/labfleet/labfleet/internal/agentclient"
+	agentv1 "github.com/labfleet/labfleet/proto/labfleet/agent/v1"
 )
 
 const callTimeout = 5 * time.Second
@@ -93,18 +95,26 @@ func TestRoundTrip_WrongCAIsExplained(t *testing.T) {
 
 // The agent rejects a client certificate from another CA after the
 // client's side of a TLS 1.3 handshake is done, so the client sees the
-// transport fail (today "write: broken pipe", sometimes the agent's alert).
-// describe has no hint for that yet (see the report): this checks what
-// holds whatever the timing.
+// transport fail: "write: broken pipe" most often, sometimes "connection
+// reset" or "EOF", sometimes the agent's alert "remote error: tls: unknown
+// certificate authority". Whatever the timing, the message says to check
+// the client certificate against the agent's client CA (several calls, so
+// more than one of those shows up).
 func TestRoundTrip_ClientCertFromAnotherCAIsExplained(t *testing.T) {
 	certs, other := makeCerts(t), makeCerts(t)
 	a := startAgent(t, &fakeAgent{node: "node1"}, serverTLS(t, certs, certs))
-	c := dial(t, agentclient.Options{Addr: a, CAFile: filepath.Join(certs, "ca.crt"),
-		CertFile: filepath.Join(other, "labcontroller.crt"), KeyFile: filepath.Join(other, "labcontroller.key")})
-	_, err := getInfo(c, callTimeout)
-	msg := callError(t, err, a, codes.Unavailable)
-	if !strings.HasPrefix(msg, "cannot reach agent at "+a+": ") || strings.Contains(msg, "connection error: desc") {
-		t.Errorf("message %q does not name the agent in one sentence", msg)
+	for range 5 {
+		c := dial(t, agentclient.Options{Addr: a, CAFile: filepath.Join(certs, "ca.crt"),
+			CertFile: filepath.Join(other, "labcontroller.crt"), KeyFile: filepath.Join(other, "labcontroller.key"), Spelling: agentclient.Spelling{CA: "--cacert"}})
+		_, err := getInfo(c, callTimeout)
+		msg := callError(t, err, a, codes.Unavailable)
+		if !strings.HasPrefix(msg, "cannot reach agent at "+a+": ") || strings.Contains(msg, "connection error: desc") {
+			t.Errorf("message %q does not name the agent in one sentence", msg)
+		}
+		wantAll(t, msg, "check --cert/--key against the CA the agent trusts for clients (its --tls-client-ca)")
+		if strings.Contains(msg, "check --cacert") {
+			t.Errorf("message %q blames the agent's certificate", msg)
+		}
 	}
 }
 
@@ -127,6 +137,33 @@ func TestRoundTrip_ConnectionRefusedIsExplained(t *testing.T) {
 	wantAll(t, msg, "cannot reach agent at "+a+": ", "connection refused", "(is labagent running and listening there?)")
 	if strings.Contains(msg, "connection error: desc") || strings.Contains(msg, "transport: ") {
 		t.Errorf("message %q keeps gRPC's prefixes", msg)
+	}
+}
+
+// A call made without a deadline gets the connection's CallDeadline, so a
+// hung agent cannot hold its caller forever.
+func TestRoundTrip_CallWithoutDeadlineGetsOne(t *testing.T) {
+	a := startAgent(t, &fakeAgent{node: "node1", block: true})
+	c := dial(t, agentclient.Options{Addr: a, Insecure: true, CallDeadline: 200 * time.Millisecond})
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Agent.GetInfo(context.Background(), &agentv1.GetInfoRequest{})
+		done <- c.Explain(err)
+	}()
+	select {
+	case err := <-done:
+		msg := callError(t, err, a, codes.DeadlineExceeded)
+		wantAll(t, msg, "did not answer in time")
+	case <-time.After(10 * time.Second):
+		t.Fatal("a call without a deadline to a hung agent is still waiting after 10s")
+	}
+	// A caller's own deadline, longer or shorter, stands.
+	ctx, cancel := context.WithTimeout(context.Background(), 600*time.Millisecond)
+	defer cancel()
+	t0 := time.Now()
+	_, err := c.Agent.GetInfo(ctx, &agentv1.GetInfoRequest{})
+	if status.Code(err) != codes.DeadlineExceeded || time.Since(t0) < 500*time.Millisecond {
+		t.Errorf("a call with its own 600ms deadline ended after %s: %v", time.Since(t0), err)
 	}
 }
 

@@ -53,6 +53,20 @@ var (
 		agentv1.DeployOutcome_DEPLOY_OUTCOME_INTERRUPTED:  "interrupted",
 		agentv1.DeployOutcome_DEPLOY_OUTCOME_WOULD_CHANGE: "would-change",
 	}
+	// phaseActivities say what the agent is doing in a phase, for
+	// messages such as "node2 sent nothing for 2m0s during the health gate".
+	phaseActivities = map[agentv1.DeployPhase]string{
+		agentv1.DeployPhase_DEPLOY_PHASE_UNSPECIFIED: "before its first progress report",
+		agentv1.DeployPhase_DEPLOY_PHASE_LOCK:        "after taking the app's lock",
+		agentv1.DeployPhase_DEPLOY_PHASE_PULL:        "during the image pull",
+		agentv1.DeployPhase_DEPLOY_PHASE_CREATE:      "while creating the new container",
+		agentv1.DeployPhase_DEPLOY_PHASE_STOP_OLD:    "while stopping the old container",
+		agentv1.DeployPhase_DEPLOY_PHASE_START:       "while starting the new container",
+		agentv1.DeployPhase_DEPLOY_PHASE_HEALTH:      "during the health gate",
+		agentv1.DeployPhase_DEPLOY_PHASE_PRUNE:       "while pruning old containers",
+		agentv1.DeployPhase_DEPLOY_PHASE_RECORD:      "while recording the result",
+		agentv1.DeployPhase_DEPLOY_PHASE_REVERT:      "while putting the old version back",
+	}
 	kindNames = map[agentv1.DeployKind]string{
 		agentv1.DeployKind_DEPLOY_KIND_UNSPECIFIED: "unknown",
 		agentv1.DeployKind_DEPLOY_KIND_DEPLOY:      "deploy",
@@ -80,6 +94,15 @@ func named[E ~int32](m map[E]string, v E) string {
 // PhaseName is a deploy phase as people read it, e.g. "stop-old" ("" for
 // none).
 func PhaseName(p agentv1.DeployPhase) string { return named(phaseNames, p) }
+
+// PhaseActivity says what the agent does in phase p, as the end of a
+// sentence: "during the health gate", "while stopping the old container".
+func PhaseActivity(p agentv1.DeployPhase) string {
+	if a, ok := phaseActivities[p]; ok {
+		return a
+	}
+	return "in phase " + named(phaseNames, p)
+}
 
 // OutcomeName is a deploy outcome, e.g. "succeeded" or "would-change".
 func OutcomeName(o agentv1.DeployOutcome) string { return named(outcomeNames, o) }

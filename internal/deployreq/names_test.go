@@ -47,3 +47,26 @@ func TestNames_EveryEnumValueHasOneName(t *testing.T) {
 		t.Errorf("an unknown phase is named %q", got)
 	}
 }
+
+// Every phase has its own words for "node2 sent nothing for 2m0s ...".
+func TestPhaseActivity_EveryPhase(t *testing.T) {
+	seen := map[string]string{}
+	vals := agentv1.DeployPhase(0).Descriptor().Values()
+	for i := range vals.Len() {
+		v := vals.Get(i)
+		got := deployreq.PhaseActivity(agentv1.DeployPhase(v.Number()))
+		if strings.HasPrefix(got, "in phase ") {
+			t.Errorf("%s has no activity", v.FullName())
+		}
+		if prev, dup := seen[got]; dup {
+			t.Errorf("%s and %s are both %q", prev, v.FullName(), got)
+		}
+		seen[got] = string(v.FullName())
+	}
+	if got := deployreq.PhaseActivity(agentv1.DeployPhase_DEPLOY_PHASE_HEALTH); got != "during the health gate" {
+		t.Errorf("health = %q", got)
+	}
+	if got := deployreq.PhaseActivity(agentv1.DeployPhase(99)); got != "in phase unknown(99)" {
+		t.Errorf("an unknown phase = %q", got)
+	}
+}

@@ -213,7 +213,10 @@ func optErr(o Opt, value, format string, args ...any) *OptionError {
 }
 
 // Build turns o into the request the agent receives, checked the way the
-// agent checks it. Errors are *OptionError.
+// agent checks it, and further for what would fail only mid-deploy (a host
+// port published twice, '..' in a mount, an HTTP gate with no port).
+// Errors are *OptionError. A front end that sends the request also calls
+// Preflight.
 func Build(o Options) (*agentv1.DeployRequest, error) {
 	if o.App == "" {
 		return nil, optErr(OptApp, "", "is required: the app's name, e.g. todo")
@@ -282,6 +285,9 @@ func Build(o Options) (*agentv1.DeployRequest, error) {
 	}
 	if err := req.Validate(); err != nil {
 		return nil, fromFieldError(err)
+	}
+	if err := check(o); err != nil {
+		return nil, err
 	}
 	return req, nil
 }

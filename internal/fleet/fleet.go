@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/labfleet/labfleet/internal/agentclient"
 	"github.com/labfleet/labfleet/internal/inventory"
@@ -29,6 +30,11 @@ type Defaults struct {
 	Insecure                             bool
 	// Spelling is how the front end names these options in errors.
 	Spelling agentclient.Spelling
+	// Monitoring takes the client identity from the host vars
+	// labagent_monitoring_cert, _key and _token_file, never from
+	// labagent_cert, _key and _token_file, which are labcontroller's
+	// deploy identity: the Nagios plugins must not hold it.
+	Monitoring bool
 }
 
 // Node is one agent to talk to.
@@ -105,12 +111,16 @@ func node(name string, vars map[string]any, d Defaults) (Node, error) {
 		}
 		port = p
 	}
+	prefix := "labagent_"
+	if d.Monitoring {
+		prefix = "labagent_monitoring_"
+	}
 	o := agentclient.Options{
 		Addr:       net.JoinHostPort(host, strconv.Itoa(port)),
 		CAFile:     first(d.CAFile, str(vars["labagent_ca"])),
-		CertFile:   first(d.CertFile, str(vars["labagent_cert"])),
-		KeyFile:    first(d.KeyFile, str(vars["labagent_key"])),
-		TokenFile:  first(d.TokenFile, str(vars["labagent_token_file"])),
+		CertFile:   first(d.CertFile, str(vars[prefix+"cert"])),
+		KeyFile:    first(d.KeyFile, str(vars[prefix+"key"])),
+		TokenFile:  first(d.TokenFile, str(vars[prefix+"token_file"])),
 		ServerName: str(vars["labagent_server_name"]),
 		Insecure:   d.Insecure || truthy(vars["labagent_insecure"]),
 		Spelling:   d.Spelling,
@@ -157,11 +167,21 @@ type Result[T any] struct {
 	Err   error
 }
 
-// Each calls fn for every node in parallel, each with its own connection and
-// timeout, and returns the results in node order. A failed call's error is
-// an *agentclient.CallError naming the node's agent (it keeps the gRPC
-// status); a node whose options cannot work has an *agentclient.OptionError.
+// Each calls fn for every node in parallel, each with its own connection,
+// and returns the results in node order. It sets no deadline of its own:
+// ctx's, if any, bounds every call (and an agent call without any gets
+// agentclient.DefaultCallDeadline); EachWithin gives each node its own. A
+// failed call's error is an *agentclient.CallError naming the node's agent
+// (it keeps the gRPC status); a node whose options cannot work has an
+// *agentclient.OptionError.
 func Each[T any](ctx context.Context, nodes []Node, fn func(ctx context.Context, c *agentclient.Conn) (T, error)) []Result[T] {
+	return EachWithin(ctx, nodes, 0, fn)
+}
+
+// EachWithin is Each with a deadline per node: fn's context for each node
+// ends timeout after that node's call starts (zero: no per-node deadline),
+// so one slow node cannot hold up the report of the others.
+func EachWithin[T any](ctx context.Context, nodes []Node, timeout time.Duration, fn func(ctx context.Context, c *agentclient.Conn) (T, error)) []Result[T] {
 	out := make([]Result[T], len(nodes))
 	var wg sync.WaitGroup
 	for i, n := range nodes {
@@ -173,7 +193,13 @@ func Each[T any](ctx context.Context, nodes []Node, fn func(ctx context.Context,
 				return
 			}
 			defer c.Close()
-			v, err := fn(ctx, c)
+			nctx := ctx
+			if timeout > 0 {
+				var cancel context.CancelFunc
+				nctx, cancel = context.WithTimeout(ctx, timeout)
+				defer cancel()
+			}
+			v, err := fn(nctx, c)
 			out[i].Value, out[i].Err = v, c.Explain(err)
 		})
 	}

@@ -450,3 +450,66 @@ func TestEach_NoNodes(t *testing.T) {
 		t.Fatalf("%d results for no nodes", len(res))
 	}
 }
+
+// hungAgent answers GetInfo only when its caller gives up.
+type hungAgent struct {
+	agentv1.UnimplementedAgentServiceServer
+}
+
+func (hungAgent) GetInfo(ctx context.Context, _ *agentv1.GetInfoRequest) (*agentv1.GetInfoResponse, error) {
+	<-ctx.Done()
+	return nil, status.FromContextError(ctx.Err()).Err()
+}
+
+// One hung node costs its own timeout, not the others' answers, and fn
+// sees a deadline even when the caller's context has none.
+func TestEachWithin_PerNodeTimeout(t *testing.T) {
+	nodes := []Node{
+		{Name: "hung", Conn: agentclient.Options{Addr: serve(t, hungAgent{}), Insecure: true}},
+		{Name: "ok", Conn: agentclient.Options{Addr: serve(t, &infoAgent{name: "ok", arrived: new(atomic.Int32), want: 1, all: make(chan struct{})}), Insecure: true}},
+	}
+	var sawDeadline atomic.Int32
+	start := time.Now()
+	res := EachWithin(context.Background(), nodes, 300*time.Millisecond, func(ctx context.Context, c *agentclient.Conn) (string, error) {
+		if _, ok := ctx.Deadline(); ok {
+			sawDeadline.Add(1)
+		}
+		r, err := c.Agent.GetInfo(ctx, &agentv1.GetInfoRequest{})
+		return r.GetNodeName(), err
+	})
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("EachWithin took %s with a 300ms per-node timeout", took)
+	}
+	if sawDeadline.Load() != 2 {
+		t.Errorf("fn saw a deadline on %d of 2 nodes", sawDeadline.Load())
+	}
+	if status.Code(res[0].Err) != codes.DeadlineExceeded || !strings.Contains(res[0].Err.Error(), "did not answer in time") {
+		t.Errorf("hung: err = %v, want DeadlineExceeded explained", res[0].Err)
+	}
+	if res[1].Err != nil || res[1].Value != "ok" {
+		t.Errorf("ok: %q, %v", res[1].Value, res[1].Err)
+	}
+}
+
+// The Nagios plugins read the monitoring identity's host vars and never
+// labcontroller's deploy identity.
+func TestSelect_MonitoringIdentity(t *testing.T) {
+	inv, err := inventory.ParseINI("inv.ini", []byte("[nodes]\nnode1 ansible_host=10.0.0.1 labagent_cert=/etc/labfleet/labcontroller.crt labagent_key=/etc/labfleet/labcontroller.key labagent_monitoring_cert=/etc/labfleet/nagios.crt labagent_monitoring_key=/etc/labfleet/nagios.key\nnode2 ansible_host=10.0.0.2 labagent_cert=/etc/labfleet/labcontroller.crt\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, err := Select(inv, "nodes", "", Defaults{Monitoring: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := nodes[0].Conn; c.CertFile != "/etc/labfleet/nagios.crt" || c.KeyFile != "/etc/labfleet/nagios.key" {
+		t.Errorf("node1 monitoring identity: %+v", c)
+	}
+	if c := nodes[1].Conn; c.CertFile != "" {
+		t.Errorf("node2 has only labcontroller's certificate, which monitoring must not use: %+v", c)
+	}
+	nodes, _ = Select(inv, "nodes", "", Defaults{})
+	if nodes[0].Conn.CertFile != "/etc/labfleet/labcontroller.crt" {
+		t.Errorf("labcontroller's identity: %+v", nodes[0].Conn)
+	}
+}

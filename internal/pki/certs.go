@@ -1,12 +1,13 @@
-// Package pki creates and loads the TLS material labfleet uses for mutual
-// TLS between labcontroller and the labagents: one private CA, a server
-// certificate per node and a client certificate for the controller.
+// Package pki creates and renews the TLS material labfleet uses for mutual
+// TLS between the labagents and their callers: one private CA, a server
+// certificate per node, a client certificate for the controller (role
+// deploy) and one for monitoring (role monitoring, used by the Nagios
+// plugins). The role is written into the client certificate (see RoleURI).
 //
-// It backs "labcontroller certs init"; the tests make their certificates
-// with it too. It
-// must never overwrite key material without being told to (Options.Force),
-// never leave a half-written file behind, and never write a private key
-// readable by anyone but its owner.
+// It backs "labcontroller certs init" and "certs renew"; the tests make
+// their certificates with it too. It must never overwrite key material
+// without being told to (Options.Force), never leave a half-written file
+// behind, and never write a private key readable by anyone but its owner.
 package pki
 
 import (
@@ -30,6 +31,9 @@ const (
 	// DefaultClientName is the client certificate's name when
 	// Options.ClientName is empty.
 	DefaultClientName = "labcontroller"
+	// DefaultMonitoringName is the monitoring certificate's name when
+	// Options.MonitoringName is empty.
+	DefaultMonitoringName = "nagios"
 	// DefaultValidity is the leaf lifetime when Options.Validity is zero:
 	// 825 days is the longest lifetime macOS and iOS accept for a server
 	// certificate, so operators can also point browsers and curl at an agent.
@@ -50,9 +54,13 @@ type Options struct {
 	Dir string
 	// Hosts get one server certificate each.
 	Hosts []Host
-	// ClientName is the client certificate's CommonName and file name;
-	// "" means DefaultClientName.
+	// ClientName is the controller's client certificate's CommonName and
+	// file name; "" means DefaultClientName. It gets the deploy role.
 	ClientName string
+	// MonitoringName is the monitoring client certificate's CommonName
+	// and file name; "" means DefaultMonitoringName. It gets the
+	// monitoring role: the Nagios plugins use it.
+	MonitoringName string
 	// Validity is the lifetime of the node and client certificates; 0 means
 	// DefaultValidity. The CA lives 10 years, or as long as Validity if
 	// that is longer.
@@ -78,8 +86,9 @@ type Result struct {
 	Files []string
 }
 
-// Init creates a CA and issues a server certificate per host and one client
-// certificate, writing each as NAME.crt and NAME.key in opts.Dir. It checks
+// Init creates a CA and issues a server certificate per host and two client
+// certificates (the controller's, role deploy, and the monitoring one, role
+// monitoring), writing each as NAME.crt and NAME.key in opts.Dir. It checks
 // every target before writing any, so without Force an existing file leaves
 // the directory untouched. Keys are generated before anything is written; if
 // a write still fails, the returned Result lists the files already replaced.
@@ -104,11 +113,13 @@ func Init(opts Options) (*Result, error) {
 		}
 		files = append(files, leaf.files(h.Name)...)
 	}
-	client, err := ca.issueClient(opts.ClientName, now, opts.Validity)
-	if err != nil {
-		return nil, fmt.Errorf("cannot issue client certificate %s: %w", opts.ClientName, err)
+	for _, c := range []struct{ name, role string }{{opts.ClientName, RoleDeploy}, {opts.MonitoringName, RoleMonitoring}} {
+		client, err := ca.issueClient(c.name, c.role, now, opts.Validity)
+		if err != nil {
+			return nil, fmt.Errorf("cannot issue client certificate %s: %w", c.name, err)
+		}
+		files = append(files, client.files(c.name)...)
 	}
-	files = append(files, client.files(opts.ClientName)...)
 
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("cannot create certificate directory: %w", err)
@@ -146,6 +157,9 @@ func (o *Options) fillDefaults() error {
 	if o.ClientName == "" {
 		o.ClientName = DefaultClientName
 	}
+	if o.MonitoringName == "" {
+		o.MonitoringName = DefaultMonitoringName
+	}
 	if o.Validity == 0 {
 		o.Validity = DefaultValidity
 	}
@@ -180,5 +194,8 @@ func (o *Options) fillDefaults() error {
 			}
 		}
 	}
-	return claim(o.ClientName, "client")
+	if err := claim(o.ClientName, "client"); err != nil {
+		return err
+	}
+	return claim(o.MonitoringName, "monitoring client")
 }

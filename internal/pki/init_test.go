@@ -74,7 +74,7 @@ func snapshot(t *testing.T, dir string) map[string][]byte {
 	return files
 }
 
-var allFiles = []string{"ca.crt", "ca.key", "labcontroller.crt", "labcontroller.key", "node1.crt", "node1.key", "node2.crt", "node2.key"}
+var allFiles = []string{"ca.crt", "ca.key", "labcontroller.crt", "labcontroller.key", "nagios.crt", "nagios.key", "node1.crt", "node1.key", "node2.crt", "node2.key"}
 
 func TestInit_WritesEveryFileWithPrivateKeys(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "pki")
@@ -286,6 +286,8 @@ func TestInit_RejectsBadOptions(t *testing.T) {
 		{"duplicate node", pki.Options{Hosts: []pki.Host{{Name: "node1"}, {Name: "NODE1"}}}, `same file names as node "node1"`},
 		{"node named ca", pki.Options{Hosts: []pki.Host{{Name: "ca"}}}, "same file names as the CA"},
 		{"client named like node", pki.Options{Hosts: testHosts, ClientName: "node2"}, `client "node2" uses the same file names as node "node2"`},
+		{"monitoring named like client", pki.Options{Hosts: testHosts, MonitoringName: "labcontroller"}, `monitoring client "labcontroller" uses the same file names as client "labcontroller"`},
+		{"bad monitoring name", pki.Options{Hosts: testHosts, MonitoringName: "nagios/x"}, `monitoring client "nagios/x"`},
 		{"bad address", pki.Options{Hosts: []pki.Host{{Name: "n", Addrs: []string{"10.0.0.300"}}}}, `address "10.0.0.300"`},
 		{"negative validity", pki.Options{Hosts: testHosts, Validity: -time.Hour}, "negative"},
 	}
@@ -300,5 +302,25 @@ func TestInit_RejectsBadOptions(t *testing.T) {
 				t.Errorf("Init created %s despite bad options", tt.opts.Dir)
 			}
 		})
+	}
+}
+
+func TestInit_ClientCertificatesCarryTheirRoles(t *testing.T) {
+	dir := initDir(t, pki.Options{ClientName: "ci", MonitoringName: "icinga"})
+	for name, want := range map[string]string{"ci": pki.RoleDeploy, "icinga": pki.RoleMonitoring, "node1": ""} {
+		c := readCert(t, filepath.Join(dir, name+".crt"))
+		role, err := pki.CertRole(c)
+		if err != nil || role != want {
+			t.Errorf("%s: role %q, %v; want %q", name, role, err, want)
+		}
+	}
+	mon := readCert(t, filepath.Join(dir, "icinga.crt"))
+	if len(mon.URIs) != 1 || mon.URIs[0].String() != "labfleet://role/monitoring" || mon.Subject.CommonName != "icinga" {
+		t.Errorf("monitoring certificate: CN %q, URIs %v", mon.Subject.CommonName, mon.URIs)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(readCert(t, filepath.Join(dir, "ca.crt")))
+	if _, err := mon.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Errorf("the monitoring certificate is no client certificate of the CA: %v", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/url"
 	"time"
 )
 
@@ -67,15 +68,20 @@ func (ca *issued) issueServer(h Host, now time.Time, validity time.Duration) (*i
 	return sign(tmpl, now, validity, ca)
 }
 
-// issueClient issues the controller's client certificate. The agent uses
-// the CommonName as the caller's identity.
-func (ca *issued) issueClient(name string, now time.Time, validity time.Duration) (*issued, error) {
-	tmpl := &x509.Certificate{
+// issueClient issues a client certificate with role written in it (see
+// RoleURI). The agent uses the CommonName as the caller's identity and the
+// role to authorize its calls.
+func (ca *issued) issueClient(name, role string, now time.Time, validity time.Duration) (*issued, error) {
+	return sign(clientTemplate(name, role), now, validity, ca)
+}
+
+func clientTemplate(name, role string) *x509.Certificate {
+	return &x509.Certificate{
 		Subject:     pkix.Name{CommonName: name, Organization: []string{"labfleet"}},
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		URIs:        []*url.URL{RoleURI(role)},
 	}
-	return sign(tmpl, now, validity, ca)
 }
 
 // sign generates a P-256 key for tmpl and signs it with parent, or
@@ -85,17 +91,23 @@ func sign(tmpl *x509.Certificate, now time.Time, validity time.Duration, parent 
 	if err != nil {
 		return nil, fmt.Errorf("cannot generate key: %w", err)
 	}
+	return signKey(tmpl, key, now.Add(-backdate), now.Add(validity), parent)
+}
+
+// signKey signs tmpl for key, valid from notBefore to notAfter, with parent,
+// or self-signs it when parent is nil.
+func signKey(tmpl *x509.Certificate, key crypto.Signer, notBefore, notAfter time.Time, parent *issued) (*issued, error) {
 	// 128 random bits: serials must be unique per CA, and random ones stay
-	// unique across re-runs of init with --force.
+	// unique across re-runs of init with --force and of renew.
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 128))
 	if err != nil {
 		return nil, fmt.Errorf("cannot generate serial number: %w", err)
 	}
 	tmpl.SerialNumber = serial
-	tmpl.NotBefore = now.Add(-backdate).UTC()
-	tmpl.NotAfter = now.Add(validity).UTC()
+	tmpl.NotBefore = notBefore.UTC()
+	tmpl.NotAfter = notAfter.UTC()
 
-	parentCert, signer := tmpl, crypto.Signer(key)
+	parentCert, signer := tmpl, key
 	if parent != nil {
 		parentCert, signer = parent.cert, parent.key
 	}

@@ -117,7 +117,7 @@ func TestLoadKeyPair_ExpiredCertificateGivesDate(t *testing.T) {
 	crt := filepath.Join(dir, "node1.crt")
 	_, err := tlsfiles.LoadKeyPair(crt, filepath.Join(dir, "node1.key"))
 	expiry := issued.Add(90 * 24 * time.Hour).UTC().Format("2006-01-02 15:04:05 UTC")
-	checkErr(t, err, tlsfiles.ErrExpired, crt, "expired on "+expiry, "certs init --force")
+	checkErr(t, err, tlsfiles.ErrExpired, crt, "expired on "+expiry, "labcontroller certs renew")
 
 	// The CA lives on, so the pool still loads.
 	if _, err := tlsfiles.LoadCAPool(filepath.Join(dir, "ca.crt")); err != nil {
@@ -147,7 +147,7 @@ func TestLoadCAPool_Problems(t *testing.T) {
 		{"key instead of cert", caKey, tlsfiles.ErrBadFormat, []string{caKey, "private key"}},
 		{"cert and key bundled", bundle, tlsfiles.ErrBadFormat, []string{bundle, "private key"}},
 		{"leaf instead of CA", node, tlsfiles.ErrNotCA, []string{node, `"node1" is a leaf certificate`}},
-		{"expired CA", oldCA, tlsfiles.ErrExpired, []string{oldCA, "expired on"}},
+		{"expired CA", oldCA, tlsfiles.ErrExpired, []string{oldCA, "expired on", "certs init --force"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -17,16 +17,21 @@ import (
 	"time"
 )
 
+// Errors, wrapped with the file name and what to do.
 var (
 	ErrBadFormat   = errors.New("wrong file format")
 	ErrKeyMismatch = errors.New("the key belongs to a different certificate")
 	ErrExpired     = errors.New("certificate expired")
 	ErrNotYetValid = errors.New("certificate not yet valid")
 	ErrNotCA       = errors.New("not a CA certificate")
+	// ErrReadable marks a key or secret file other users may read.
+	ErrReadable = errors.New("secret file readable by other users")
 )
 
 const timeFormat = "2006-01-02 15:04:05 MST"
 
+// LoadKeyPair loads a certificate (chain) and its key, checking that they
+// match and that the certificate is valid now.
 func LoadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
 	certPEM, err := readFile("certificate", certFile)
 	if err != nil {
@@ -59,6 +64,7 @@ func LoadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
 	return tc, nil
 }
 
+// LoadCAPool loads a bundle of CA certificates, each valid now.
 func LoadCAPool(file string) (*x509.CertPool, error) {
 	data, err := readFile("CA certificate", file)
 	if err != nil {
@@ -83,6 +89,53 @@ func LoadCAPool(file string) (*x509.CertPool, error) {
 		pool.AddCert(c)
 	}
 	return pool, nil
+}
+
+// LoadCertificates returns the certificates in a PEM file, first one first,
+// without checking their validity: for tools that inspect or renew them.
+func LoadCertificates(file string) ([]*x509.Certificate, error) {
+	data, err := readFile("certificate", file)
+	if err != nil {
+		return nil, err
+	}
+	certs, err := parseCerts(data)
+	if err != nil {
+		return nil, fmt.Errorf("cannot load certificate %s: %w", file, err)
+	}
+	return certs, nil
+}
+
+// LoadKey returns the private key in a PEM file (PKCS#8, SEC 1 or PKCS#1).
+func LoadKey(file string) (crypto.Signer, error) {
+	data, err := readFile("key", file)
+	if err != nil {
+		return nil, err
+	}
+	key, err := parseKey(data)
+	if err != nil {
+		return nil, fmt.Errorf("cannot load key %s: %w", file, err)
+	}
+	return key, nil
+}
+
+// CheckPrivate fails with ErrReadable when every user on the machine may
+// read or write file (a key or a token): its mode gives "other" read or
+// write permission. Group permissions are allowed, so a file can be shared
+// with a service's group (root:nagios 0640).
+func CheckPrivate(file string) error {
+	st, err := os.Stat(file)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("cannot check %s: %w", file, err)
+	}
+	if perm := st.Mode().Perm(); perm&0o006 != 0 {
+		return fmt.Errorf("%w: %s has mode %04o, so every user on this machine can read it; chmod 600 %s (or 640 for a group)",
+			ErrReadable, file, perm, file)
+	}
+	return nil
 }
 
 func readFile(what, path string) ([]byte, error) {
@@ -180,7 +233,10 @@ func hasBlock(data []byte, match func(*pem.Block) bool) bool {
 
 func checkValidity(c *x509.Certificate, now time.Time) error {
 	if now.After(c.NotAfter) {
-		return fmt.Errorf("%w on %s; issue new ones with labcontroller certs init --force", ErrExpired, c.NotAfter.UTC().Format(timeFormat))
+		if c.IsCA {
+			return fmt.Errorf("%w on %s; make a new CA and certificates with labcontroller certs init --force", ErrExpired, c.NotAfter.UTC().Format(timeFormat))
+		}
+		return fmt.Errorf("%w on %s; issue new ones from the same CA with labcontroller certs renew", ErrExpired, c.NotAfter.UTC().Format(timeFormat))
 	}
 	if now.Before(c.NotBefore) {
 		return fmt.Errorf("%w: valid from %s; check this machine's clock", ErrNotYetValid, c.NotBefore.UTC().Format(timeFormat))

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/spf13/pflag"
 
@@ -78,6 +79,12 @@ func (c *appCheck) certDays() (warn, crit float64, err error) {
 func (c *appCheck) Run(ctx context.Context, r *pluginkit.Result) error {
 	if c.host == "" {
 		return pluginkit.Usagef("-H HOST is required")
+	}
+	if strings.ContainsAny(c.host, "/@ []") || strings.ContainsFunc(c.host, unicode.IsControl) || strings.Count(c.host, ":") == 1 {
+		return pluginkit.Usagef("-H %q: want a host name or address only, IPv6 without brackets (the port is -p, the path -u, HTTPS --ssl)", c.host)
+	}
+	if c.port < 0 || c.port > 65535 {
+		return pluginkit.Usagef("-p %d is not a port number", c.port)
 	}
 	codes, err := parseCodes(c.expect)
 	if err != nil {

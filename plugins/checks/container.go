@@ -5,6 +5,7 @@ package checks
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -33,6 +34,10 @@ was given. Perfdata per app: restarts and uptime.`,
 	New: func() pluginkit.Plugin { return &containerCheck{} },
 }
 
+// digestRe is an image digest as the agent reports it (sha256:<64 hex>),
+// also accepted shortened.
+var digestRe = regexp.MustCompile(`^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[0-9a-fA-F]{6,}$`)
+
 type containerCheck struct {
 	agent                       pluginkit.AgentFlags
 	app                         string
@@ -55,6 +60,14 @@ func (c *containerCheck) Run(ctx context.Context, r *pluginkit.Result) error {
 	if c.minUptime < 0 {
 		return pluginkit.Usagef("--min-uptime %s is negative", c.minUptime)
 	}
+	if c.app != "" {
+		if err := agentv1.ValidateAppName("--app", c.app); err != nil {
+			return pluginkit.Usagef("%v", err)
+		}
+	}
+	if d := c.expectDigest; d != "" && !digestRe.MatchString(d) {
+		return pluginkit.Usagef("--expect-digest %q: want ALGORITHM:HEX, e.g. sha256:1a106076e5f7... (labcontroller status shows it)", d)
+	}
 	conn, err := c.agent.Dial()
 	if err != nil {
 		return err
@@ -71,7 +84,7 @@ func (c *containerCheck) Run(ctx context.Context, r *pluginkit.Result) error {
 			return nil
 		}
 		if err != nil {
-			pluginkit.AgentFailure(ctx, r, addr, err)
+			pluginkit.AgentFailure(ctx, r, conn, err)
 			return nil
 		}
 		apps = []*agentv1.App{resp.GetApp()}
@@ -79,7 +92,7 @@ func (c *containerCheck) Run(ctx context.Context, r *pluginkit.Result) error {
 		r.Stage("calling ListApps on the agent at %s", addr)
 		resp, err := conn.Agent.ListApps(ctx, &agentv1.ListAppsRequest{})
 		if err != nil {
-			pluginkit.AgentFailure(ctx, r, addr, err)
+			pluginkit.AgentFailure(ctx, r, conn, err)
 			return nil
 		}
 		apps = resp.GetApps()

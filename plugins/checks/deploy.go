@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode"
 
 	"github.com/spf13/pflag"
 	"google.golang.org/grpc/codes"
@@ -57,12 +58,20 @@ func (c *deployCheck) nodes() ([]fleet.Node, error) {
 		if c.inventory != "" {
 			return nil, pluginkit.Usagef("give either -i INVENTORY or --hosts, not both")
 		}
+		if c.limit != "" || c.group != "nodes" {
+			return nil, pluginkit.Usagef("--group and --limit select from an inventory; with --hosts, list only the agents to ask")
+		}
 		var nodes []fleet.Node
+		seen := map[string]bool{}
 		for _, h := range c.hosts {
-			addr := strings.TrimSpace(h)
-			if _, _, err := net.SplitHostPort(addr); err != nil {
-				addr = net.JoinHostPort(addr, strconv.Itoa(agentclient.DefaultPort))
+			addr, err := hostAddr(h)
+			if err != nil {
+				return nil, err
 			}
+			if seen[addr] {
+				return nil, pluginkit.Usagef("--hosts: %s is listed twice", addr)
+			}
+			seen[addr] = true
 			nodes = append(nodes, fleet.Node{Name: addr, Conn: c.tls.Options(addr)})
 		}
 		return nodes, nil
@@ -74,7 +83,7 @@ func (c *deployCheck) nodes() ([]fleet.Node, error) {
 		return nil, pluginkit.Usagef("give -i INVENTORY (or set LABFLEET_INVENTORY) or --hosts HOST:PORT,...")
 	}
 	d := fleet.Defaults{CAFile: c.tls.CAFile, CertFile: c.tls.CertFile, KeyFile: c.tls.KeyFile, TokenFile: c.tls.TokenFile, Insecure: c.tls.Insecure,
-		Spelling: pluginkit.Spelling}
+		Spelling: pluginkit.Spelling, Monitoring: true}
 	nodes, err := fleet.Resolve(c.inventory, c.group, c.limit, d)
 	if err != nil {
 		return nil, pluginkit.Usagef("%v", err)
@@ -82,9 +91,41 @@ func (c *deployCheck) nodes() ([]fleet.Node, error) {
 	return nodes, nil
 }
 
+// hostAddr reads one --hosts entry, HOST or HOST:PORT (an IPv6 address in
+// brackets when it has a port), into HOST:PORT.
+func hostAddr(entry string) (string, error) {
+	h := strings.TrimSpace(entry)
+	bad := func(why string) error {
+		return pluginkit.Usagef("--hosts %q: %s; want HOST or HOST:PORT, comma separated, e.g. 10.0.0.3,node2:7443,[2001:db8::5]:7443", entry, why)
+	}
+	if h == "" {
+		return "", bad("an empty entry")
+	}
+	host, port, err := net.SplitHostPort(h)
+	switch {
+	case err == nil:
+	case net.ParseIP(strings.Trim(h, "[]")) != nil:
+		host, port = strings.Trim(h, "[]"), strconv.Itoa(agentclient.DefaultPort)
+	case !strings.Contains(h, ":"):
+		host, port = h, strconv.Itoa(agentclient.DefaultPort)
+	default:
+		return "", bad("not an address")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return "", bad(fmt.Sprintf("port %q is not a port number", port))
+	}
+	if host == "" || strings.ContainsAny(host, "/@ \t") || strings.ContainsFunc(host, unicode.IsControl) {
+		return "", bad("not a host name or address")
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
 func (c *deployCheck) Run(ctx context.Context, r *pluginkit.Result) error {
 	if c.app == "" {
 		return pluginkit.Usagef("--app NAME is required")
+	}
+	if err := agentv1.ValidateAppName("--app", c.app); err != nil {
+		return pluginkit.Usagef("%v", err)
 	}
 	nodes, err := c.nodes()
 	if err != nil {

@@ -5,9 +5,11 @@ package checks
 import (
 	"context"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -59,7 +61,16 @@ func (c *haproxyCheck) Run(ctx context.Context, r *pluginkit.Result) error {
 	if (c.socket == "") == (c.csvURL == "") {
 		return pluginkit.Usagef("give one of --socket ADDR or --csv-url URL")
 	}
+	if c.csvURL != "" {
+		u, err := url.Parse(c.csvURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return pluginkit.Usagef("--csv-url %q: want the stats page's http(s) URL ending in ;csv, e.g. http://127.0.0.10:8404/stats;csv", c.csvURL)
+		}
+	}
 	text, source, err := c.fetch(ctx, r)
+	if errors.Is(err, pluginkit.ErrUsage) {
+		return err
+	}
 	if err != nil {
 		if ctx.Err() == nil {
 			r.Critical("%v", err)

@@ -1,11 +1,20 @@
 package checks_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/labfleet/labfleet/internal/labtest"
+	"github.com/labfleet/labfleet/internal/pki"
 	pt "github.com/labfleet/labfleet/plugins/internal/plugintest"
 )
 
@@ -95,5 +104,129 @@ func TestCheckLabagent(t *testing.T) {
 		r.Want(t, 3, "Usage: check_labagent -H HOST", "-w, --warning RANGE", "--min-version VERSION", "@10:20 alert inside 10..20")
 		pt.Golden(t, "labagent_help", r, pt.Regexp(`\(labfleet\) \S+`, "(labfleet) VERSION"))
 		run(t, nil, "-V").Want(t, 3, "check_labagent (labfleet) ")
+	})
+}
+
+// shortCerts makes a CA and certificates for node (at ip) and the client
+// that are valid for days only.
+func shortCerts(t *testing.T, ip, node string, days int) string {
+	t.Helper()
+	dir := t.TempDir()
+	if _, err := pki.Init(pki.Options{Dir: dir, Hosts: []pki.Host{{Name: node, Addrs: []string{ip}}}, Validity: time.Duration(days) * 24 * time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// expiredClient writes a client certificate signed by dir's CA that
+// expired an hour ago, and its key, and returns their paths.
+func expiredClient(t *testing.T, dir string) (string, string) {
+	t.Helper()
+	caPEM, err := os.ReadFile(filepath.Join(dir, "ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPEM, err := os.ReadFile(filepath.Join(dir, "ca.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, _ := pem.Decode(caPEM)
+	kb, _ := pem.Decode(keyPEM)
+	ca, err := x509.ParseCertificate(cb.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caKey, err := x509.ParsePKCS8PrivateKey(kb.Bytes)
+	if err != nil {
+		if caKey, err = x509.ParseECPrivateKey(kb.Bytes); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(42), Subject: pkix.Name{CommonName: "old-nagios"},
+		NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crt, k := filepath.Join(t.TempDir(), "old.crt"), filepath.Join(t.TempDir(), "old.key")
+	if err := os.WriteFile(crt, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(k, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return crt, k
+}
+
+// The days left on the agent's certificate (from the TLS handshake) and on
+// the client certificate are perfdata and alert below the thresholds.
+func TestCheckLabagent_CertificateExpiry(t *testing.T) {
+	t.Parallel()
+	ip := labtest.LoopbackIP()
+	certs := shortCerts(t, ip, "node5", 10)
+	a := labtest.StartAgent(t, labtest.AgentOptions{Name: "node5", Mode: labtest.MTLS, Certs: certs, IP: ip})
+	tlsArgs := func(extra ...string) []string {
+		return agentArgs(t, a, append([]string{"--cacert", filepath.Join(certs, "ca.crt"), "--cert", filepath.Join(certs, "labcontroller.crt"),
+			"--key", filepath.Join(certs, "labcontroller.key")}, extra...)...)
+	}
+	norm := []pt.Norm{pt.Regexp(`version [^ ,]+,`, "version VERSION,"), pt.Regexp(`\(\d{4}-\d\d-\d\d \d\d:\d\d UTC\)`, "(DATE)"),
+		pt.Regexp(`(host )[^)]+\)`, "${1}HOSTNAME)")}
+	run := func(args ...string) pt.Result { t.Helper(); return pt.Run(t, nil, "check_labagent", args...) }
+
+	t.Run("WARNING_Default", func(t *testing.T) {
+		r := run(tlsArgs()...)
+		r.Want(t, 1, `LABAGENT WARNING: agent certificate "node5" expires in 9 days (`, "), fewer than 30",
+			`client certificate "labcontroller" expires in 9 days`, "'cert_days'=9;30:;7: 'client_cert_days'=9;30:;7:")
+		pt.Golden(t, "labagent_warning_cert", r, norm...)
+	})
+	t.Run("CRITICAL_Threshold", func(t *testing.T) {
+		run(tlsArgs("--cert-warning", "60", "--cert-critical", "14")...).Want(t, 2,
+			`LABAGENT CRITICAL: agent certificate "node5" expires in 9 days (`, "), fewer than 14", "'cert_days'=9;60:;14:")
+	})
+	t.Run("OK_Within", func(t *testing.T) {
+		run(tlsArgs("--cert-warning", "5", "--cert-critical", "2")...).Want(t, 0, "LABAGENT OK: agent node5 ", "'cert_days'=9;5:;2:",
+			`agent certificate "node5" expires in 9 days (`)
+	})
+	t.Run("CRITICAL_ClientCertificateExpired", func(t *testing.T) {
+		crt, key := expiredClient(t, certs)
+		r := run(agentArgs(t, a, "--cacert", filepath.Join(certs, "ca.crt"), "--cert", crt, "--key", key)...)
+		r.Want(t, 2, "LABAGENT CRITICAL: client certificate "+crt+` ("old-nagios") expired on `, "; renew it", "'client_cert_days'=-1;30:;7:")
+	})
+	t.Run("UNKNOWN_Thresholds", func(t *testing.T) {
+		run(tlsArgs("--cert-warning", "5", "--cert-critical", "10")...).Want(t, 3,
+			"LABAGENT UNKNOWN: --cert-warning 5 --cert-critical 10: want days with warning >= critical >= 0")
+		run(tlsArgs("--cert-critical", "-1")...).Want(t, 3, "want days with warning >= critical >= 0")
+	})
+	t.Run("UNKNOWN_WorldReadableKey", func(t *testing.T) {
+		key := filepath.Join(t.TempDir(), "open.key")
+		b, err := os.ReadFile(filepath.Join(certs, "labcontroller.key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(key, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(key, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		run(agentArgs(t, a, "--cacert", filepath.Join(certs, "ca.crt"), "--cert", filepath.Join(certs, "labcontroller.crt"), "--key", key)...).Want(t, 3,
+			"LABAGENT UNKNOWN: refusing --key: ", "chmod 600 "+key, "(see check_labagent --help)")
+	})
+	// A client certificate of another CA: the agent breaks the handshake
+	// off, and the plugin says which files to check.
+	t.Run("CRITICAL_ClientCertificateRefused", func(t *testing.T) {
+		other := shortCerts(t, ip, "node5", 100)
+		run(agentArgs(t, a, "--cacert", filepath.Join(certs, "ca.crt"), "--cert", filepath.Join(other, "labcontroller.crt"),
+			"--key", filepath.Join(other, "labcontroller.key"))...).Want(t, 2, "LABAGENT CRITICAL: cannot reach agent at ",
+			"check --cert/--key against the CA the agent trusts for clients (its --tls-client-ca)")
 	})
 }

@@ -5,6 +5,7 @@ package checks
 import (
 	"context"
 	"fmt"
+	"path"
 	"slices"
 	"strings"
 
@@ -50,6 +51,11 @@ func (c *nodeCheck) Flags(fs *pflag.FlagSet) {
 }
 
 func (c *nodeCheck) Run(ctx context.Context, r *pluginkit.Result) error {
+	for _, m := range c.mounts {
+		if m != "" && !path.IsAbs(m) {
+			return pluginkit.Usagef("--mount %q: want an absolute path, e.g. / or /var/lib/docker", m)
+		}
+	}
 	conn, err := c.agent.Dial()
 	if err != nil {
 		return err
@@ -65,7 +71,7 @@ func (c *nodeCheck) Run(ctx context.Context, r *pluginkit.Result) error {
 		return nil
 	}
 	if err != nil {
-		pluginkit.AgentFailure(ctx, r, addr, err)
+		pluginkit.AgentFailure(ctx, r, conn, err)
 		return nil
 	}
 

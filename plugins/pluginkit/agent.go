@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/labfleet/labfleet/internal/agentclient"
+	"github.com/labfleet/labfleet/internal/tlsfiles"
 )
 
 // AgentTLS are the options that say how to authenticate to agents.
@@ -74,7 +75,19 @@ func (a *AgentFlags) Dial() (*agentclient.Conn, error) {
 }
 
 // DialAgent prepares a connection, turning bad options into a usage error.
+// It refuses a key or token file that every user on the machine may read
+// (mode o+r or o+w): whoever reads it can act as the monitoring's client
+// certificate or token, which labagent lets deploy. Group permissions are
+// fine (root:nagios 0640).
 func DialAgent(o agentclient.Options) (*agentclient.Conn, error) {
+	for _, f := range []struct{ opt, path string }{{Spelling.Key, o.KeyFile}, {Spelling.Token, o.TokenFile}} {
+		if f.path == "" {
+			continue
+		}
+		if err := tlsfiles.CheckPrivate(f.path); errors.Is(err, tlsfiles.ErrReadable) {
+			return nil, Usagef("refusing %s: %v", f.opt, err)
+		}
+	}
 	c, err := agentclient.Dial(o)
 	if errors.Is(err, agentclient.ErrOptions) {
 		return nil, &UsageError{Msg: err.Error()}
@@ -82,11 +95,11 @@ func DialAgent(o agentclient.Options) (*agentclient.Conn, error) {
 	return c, err
 }
 
-// AgentFailure records a failed agent call on r: CRITICAL (the agent is
+// AgentFailure records a failed call on conn on r: CRITICAL (the agent is
 // down, unreachable, refuses us or failed) except for the codes that mean
 // our request was wrong, which are UNKNOWN. A call that ran out of time is
 // left to the runtime's timeout report. It returns the state recorded.
-func AgentFailure(ctx context.Context, r *Result, addr string, err error) Status {
+func AgentFailure(ctx context.Context, r *Result, conn *agentclient.Conn, err error) Status {
 	if ctx.Err() != nil {
 		return UNKNOWN
 	}
@@ -95,6 +108,6 @@ func AgentFailure(ctx context.Context, r *Result, addr string, err error) Status
 	case codes.InvalidArgument, codes.Unimplemented:
 		s = UNKNOWN
 	}
-	r.Add(s, "%s", agentclient.Explain(addr, Spelling, err))
+	r.Add(s, "%s", conn.Explain(err))
 	return s
 }

@@ -3,8 +3,10 @@ package pluginkit
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/olorin/nagiosplugin"
@@ -192,10 +194,33 @@ func render(label string, s Status, summary string, perf []Perf, long []string) 
 	return b.String()
 }
 
-// clean keeps text from being read as perfdata or as more lines.
+// clean keeps text from being read as perfdata or as more lines, and
+// escapes other control characters (an agent's or a container's text may
+// hold terminal escapes, which would garble a terminal or a notification
+// mail), the way strconv.Quote writes them: \x1b, \u202e.
 func clean(s string) string {
-	return strings.NewReplacer("|", "/", "\n", " ", "\r", " ").Replace(s)
+	s = strings.NewReplacer("|", "/", "\n", " ", "\r", " ", "\t", " ").Replace(s)
+	if !strings.ContainsFunc(s, unprintable) && utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for i, w := 0, 0; i < len(s); i += w {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		w = n
+		switch {
+		case r == utf8.RuneError && n == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case unprintable(r):
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
+
+func unprintable(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }
 
 // cut shortens s to at most n bytes on a rune boundary and adds tail.
 func cut(s string, n int, tail string) string {

@@ -94,6 +94,21 @@ func TestRun_RendersFirstLinePerfdataAndLongOutput(t *testing.T) {
 	}
 }
 
+// Text from an agent or a container can hold terminal escapes and line
+// breaks; the output keeps to its lines and escapes the rest, so that
+// neither Nagios nor a terminal reading it sees anything but text.
+func TestRun_ControlCharactersAreEscaped(t *testing.T) {
+	out, code := run(t, spec(func(_ context.Context, r *Result) error {
+		r.Critical("agent says \x1b[2Jgone\r\nFAKE OK: | 'x'=1")
+		r.Long("log: \x1b[31mred\tand\u202ereversed \xff")
+		return nil
+	}))
+	want := "FAKE CRITICAL: agent says \\x1b[2Jgone  FAKE OK: / 'x'=1\nlog: \\x1b[31mred and\\u202ereversed \\xff\n"
+	if code != 2 || out != want {
+		t.Errorf("exit %d, output:\n%q\nwant\n%q", code, out, want)
+	}
+}
+
 func TestRun_TimeoutNamesTheStageEvenWhenThePluginIgnoresIt(t *testing.T) {
 	block := make(chan struct{})
 	defer close(block)

@@ -8,11 +8,15 @@ package agentv1
 
 import (
 	"fmt"
+	"math"
 	"path"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+
+	"github.com/distribution/reference"
 )
 
 var (
@@ -20,6 +24,23 @@ var (
 	idRe       = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
 	envKeyRe   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
 	connNameRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	// volumeRe and containerRe are the Docker Engine's own rules for
+	// volume and container names.
+	volumeRe    = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
+	containerRe = regexp.MustCompile(`^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
+)
+
+// Limits the engine or the kernel sets, checked here so that a request the
+// engine would refuse is refused before anything is pulled or recorded.
+const (
+	// minCPUs is the Docker Engine's smallest CPU limit (NanoCPUs 1e7).
+	minCPUs = 0.01
+	maxCPUs = 1024
+	// maxLabelKey and maxLabelValue keep labels, which every container
+	// listing carries, small.
+	maxLabelKey   = 255
+	maxLabelValue = 4096
+	maxImageRef   = 512
 )
 
 // FieldError names an invalid request field.
@@ -46,6 +67,42 @@ func ValidateAppName(field, name string) error {
 	return nil
 }
 
+// hasControl reports a control character (C0, DEL or C1), which would
+// garble logs, history and terminals, or a malformed UTF-8 sequence.
+func hasControl(s string) bool {
+	for _, r := range s {
+		if unicode.IsControl(r) || r == unicode.ReplacementChar {
+			return true
+		}
+	}
+	return false
+}
+
+// ValidateVersion checks a version label: it becomes a Docker label and is
+// printed in history and status.
+func ValidateVersion(field, v string) error {
+	if len(v) > 128 || strings.ContainsAny(v, " ") || hasControl(v) {
+		return fieldErr(field, "%q must be at most 128 characters without spaces or control characters", v)
+	}
+	return nil
+}
+
+// ValidateImage checks an image reference the way the Docker Engine reads
+// it (name[:tag][@digest], lower-case name), so a typo is refused at once
+// instead of failing the deploy's pull.
+func ValidateImage(field, img string) error {
+	if img == "" {
+		return fieldErr(field, "is required, e.g. registry.example:5000/todo:v2")
+	}
+	if len(img) > maxImageRef || hasControl(img) {
+		return fieldErr(field, "%.80q is not an image reference", img)
+	}
+	if _, err := reference.ParseNormalizedNamed(img); err != nil {
+		return fieldErr(field, "%q is not an image reference (%v); e.g. registry.example:5000/todo:v2 or todo@sha256:<64 hex digits>", img, err)
+	}
+	return nil
+}
+
 func validateOptionalID(field, id string) error {
 	if id != "" && !idRe.MatchString(id) {
 		return fieldErr(field, "%q must be up to 128 letters, digits, '.', '_', ':' or '-'", id)
@@ -68,18 +125,14 @@ func (r *DeployRequest) Validate() error {
 	if err := ValidateAppName("app", r.GetApp()); err != nil {
 		return err
 	}
-	img := r.GetImage()
-	switch {
-	case img == "":
-		return fieldErr("image", "is required, e.g. registry.example:5000/todo:v2")
-	case len(img) > 512 || strings.ContainsAny(img, " \t\r\n"):
-		return fieldErr("image", "%q is not an image reference", img)
+	if err := ValidateImage("image", r.GetImage()); err != nil {
+		return err
 	}
 	if err := validateOptionalID("deploy_id", r.GetDeployId()); err != nil {
 		return err
 	}
-	if v := r.GetVersion(); len(v) > 128 || strings.ContainsAny(v, " \t\r\n") {
-		return fieldErr("version", "%q must be at most 128 characters without spaces", v)
+	if err := ValidateVersion("version", r.GetVersion()); err != nil {
+		return err
 	}
 	if err := r.GetSpec().validate("spec"); err != nil {
 		return err
@@ -93,6 +146,12 @@ func (r *DeployRequest) Validate() error {
 		}
 		if a.GetPassword() == "" {
 			return fieldErr("registry_auth.password", "is required when a username is given")
+		}
+		if hasControl(a.GetUsername()) {
+			return fieldErr("registry_auth.username", "must not contain control characters")
+		}
+		if hasControl(a.GetServerAddress()) {
+			return fieldErr("registry_auth.server_address", "%q must not contain control characters", a.GetServerAddress())
 		}
 	}
 	return nil
@@ -114,43 +173,134 @@ func (s *ContainerSpec) validate(field string) error {
 			return fieldErr(f+".protocol", "%q must be tcp or udp", pr)
 		}
 	}
-	for k := range s.GetEnv() {
+	if err := validateEnv(field, s); err != nil {
+		return err
+	}
+	for i, a := range s.GetEntrypoint() {
+		if strings.ContainsRune(a, 0) {
+			return fieldErr(fmt.Sprintf("%s.entrypoint[%d]", field, i), "must not contain a NUL byte")
+		}
+	}
+	for i, a := range s.GetCommand() {
+		if strings.ContainsRune(a, 0) {
+			return fieldErr(fmt.Sprintf("%s.command[%d]", field, i), "must not contain a NUL byte")
+		}
+	}
+	if err := validateRestartPolicy(s.GetRestartPolicy()); err != nil {
+		return fieldErr(field+".restart_policy", "%v", err)
+	}
+	if err := validateNetworkMode(s.GetNetworkMode()); err != nil {
+		return fieldErr(field+".network_mode", "%v", err)
+	}
+	if err := validateMounts(field, s.GetMounts()); err != nil {
+		return err
+	}
+	if err := validateLabels(field+".labels", s.GetLabels()); err != nil {
+		return err
+	}
+	const minMemory = 6 << 20 // the Docker Engine refuses less
+	if mb := s.GetMemoryBytes(); mb < 0 || (mb > 0 && mb < minMemory) {
+		return fieldErr(field+".memory_bytes", "%d must be 0 (no limit) or at least 6 MiB", mb)
+	}
+	if c := s.GetCpus(); math.IsNaN(c) || math.IsInf(c, 0) || c < 0 || (c > 0 && c < minCPUs) || c > maxCPUs {
+		return fieldErr(field+".cpus", "%g must be 0 (no limit) or between %g and %d CPUs", c, minCPUs, maxCPUs)
+	}
+	if st := s.GetStopTimeout(); st != nil && (!st.IsValid() || st.AsDuration() < 0 || st.AsDuration() > time.Hour) {
+		return fieldErr(field+".stop_timeout", "%s must be between 0 and 1h", st.AsDuration())
+	}
+	if u := s.GetUser(); len(u) > 256 || strings.ContainsRune(u, ' ') || hasControl(u) {
+		return fieldErr(field+".user", "%q must be a user name or UID[:GID] without spaces or control characters", u)
+	}
+	if w := s.GetWorkdir(); w != "" && (!path.IsAbs(w) || hasControl(w)) {
+		return fieldErr(field+".workdir", "%q must be an absolute path in the container", w)
+	}
+	return nil
+}
+
+func validateEnv(field string, s *ContainerSpec) error {
+	for k, v := range s.GetEnv() {
 		if !envKeyRe.MatchString(k) {
 			return fieldErr(field+".env", "key %q is not a valid variable name", k)
 		}
 		if _, dup := s.GetSecretEnv()[k]; dup {
 			return fieldErr(field+".secret_env", "key %q is also in env; give it once", k)
 		}
+		if strings.ContainsRune(v, 0) {
+			return fieldErr(field+".env", "the value of %s contains a NUL byte, which no environment can hold", k)
+		}
 	}
-	for k := range s.GetSecretEnv() {
+	for k, v := range s.GetSecretEnv() {
 		if !envKeyRe.MatchString(k) {
 			return fieldErr(field+".secret_env", "key %q is not a valid variable name", k)
 		}
+		if strings.ContainsRune(v, 0) {
+			// Never echo a secret value, not even in an error.
+			return fieldErr(field+".secret_env", "the value of %s contains a NUL byte, which no environment can hold", k)
+		}
 	}
-	if err := validateRestartPolicy(s.GetRestartPolicy()); err != nil {
-		return fieldErr(field+".restart_policy", "%v", err)
+	return nil
+}
+
+// validateNetworkMode checks the form only; which modes this node allows
+// is its host policy's business (the agent checks it).
+func validateNetworkMode(m string) error {
+	if c, ok := strings.CutPrefix(m, "container:"); ok {
+		if !containerRe.MatchString(c) {
+			return fmt.Errorf("%q: container:NAME needs a container name or ID", m)
+		}
+		return nil
 	}
-	for i, m := range s.GetMounts() {
+	if hasControl(m) || strings.ContainsAny(m, " /\\") {
+		return fmt.Errorf("%q is not a network mode (bridge, host, none, container:NAME or a network name)", m)
+	}
+	return nil
+}
+
+func validateMounts(field string, ms []*Mount) error {
+	targets := map[string]int{}
+	for i, m := range ms {
 		f := fmt.Sprintf("%s.mounts[%d]", field, i)
-		if m.GetSource() == "" {
+		src, tgt := m.GetSource(), m.GetTarget()
+		if src == "" {
 			return fieldErr(f+".source", "is required")
 		}
-		if !path.IsAbs(m.GetTarget()) {
-			return fieldErr(f+".target", "%q must be an absolute path in the container", m.GetTarget())
+		if !path.IsAbs(tgt) || hasControl(tgt) {
+			return fieldErr(f+".target", "%q must be an absolute path in the container", tgt)
 		}
-		if m.GetType() != MountType_MOUNT_TYPE_VOLUME && !path.IsAbs(m.GetSource()) {
-			return fieldErr(f+".source", "%q must be an absolute host path for a bind mount (or set type VOLUME)", m.GetSource())
+		if path.Clean(tgt) == "/" {
+			return fieldErr(f+".target", "/ is the container's own root; mount below it")
+		}
+		if j, dup := targets[path.Clean(tgt)]; dup {
+			return fieldErr(f+".target", "%s is also the target of mounts[%d]", tgt, j)
+		}
+		targets[path.Clean(tgt)] = i
+		switch m.GetType() {
+		case MountType_MOUNT_TYPE_VOLUME:
+			if !volumeRe.MatchString(src) {
+				return fieldErr(f+".source", "%q is not a volume name (letters, digits, '_', '.' or '-', at least 2, starting with a letter or digit)", src)
+			}
+		default:
+			if !path.IsAbs(src) {
+				return fieldErr(f+".source", "%q must be an absolute host path for a bind mount (or set type VOLUME)", src)
+			}
+			if hasControl(src) {
+				return fieldErr(f+".source", "%q must be a host path without control characters", src)
+			}
 		}
 	}
-	const minMemory = 6 << 20 // the Docker Engine refuses less
-	if mb := s.GetMemoryBytes(); mb < 0 || (mb > 0 && mb < minMemory) {
-		return fieldErr(field+".memory_bytes", "%d must be 0 (no limit) or at least 6 MiB", mb)
-	}
-	if c := s.GetCpus(); c < 0 || c > 1024 {
-		return fieldErr(field+".cpus", "%g must be between 0 (no limit) and 1024", c)
-	}
-	if st := s.GetStopTimeout(); st != nil && (st.AsDuration() < 0 || st.AsDuration() > time.Hour) {
-		return fieldErr(field+".stop_timeout", "%s must be between 0 and 1h", st.AsDuration())
+	return nil
+}
+
+func validateLabels(field string, labels map[string]string) error {
+	for k, v := range labels {
+		switch {
+		case k == "" || len(k) > maxLabelKey || hasControl(k) || strings.ContainsAny(k, " ="):
+			return fieldErr(field, "key %.80q must be 1-%d characters without spaces, '=' or control characters", k, maxLabelKey)
+		case strings.HasPrefix(k, "labfleet."):
+			return fieldErr(field, "key %q: the labfleet.* labels are the agent's own", k)
+		case len(v) > maxLabelValue || hasControl(v):
+			return fieldErr(field, "the value of %q must be at most %d characters without control characters", k, maxLabelValue)
+		}
 	}
 	return nil
 }
@@ -175,16 +325,16 @@ func (h *HealthCheck) validate(field string) error {
 	if h.GetType() == HealthCheckType_HEALTH_CHECK_TYPE_HTTP && h.GetHttpPath() == "" {
 		return fieldErr(field+".http_path", "is required for an HTTP health check, e.g. /healthz")
 	}
-	if p := h.GetHttpPath(); p != "" && !strings.HasPrefix(p, "/") {
-		return fieldErr(field+".http_path", "%q must start with '/'", p)
+	if p := h.GetHttpPath(); p != "" && (!strings.HasPrefix(p, "/") || strings.ContainsRune(p, ' ') || hasControl(p)) {
+		return fieldErr(field+".http_path", "%q must start with '/' and hold no spaces or control characters", p)
 	}
 	if h.GetHttpPort() > 65535 {
 		return fieldErr(field+".http_port", "%d must be 1-65535", h.GetHttpPort())
 	}
-	if t := h.GetTimeout(); t != nil && (t.AsDuration() < 0 || t.AsDuration() > time.Hour) {
+	if t := h.GetTimeout(); t != nil && (!t.IsValid() || t.AsDuration() < 0 || t.AsDuration() > time.Hour) {
 		return fieldErr(field+".timeout", "%s must be between 0 (default 60s) and 1h", t.AsDuration())
 	}
-	if i := h.GetInterval(); i != nil && (i.AsDuration() < 0 || i.AsDuration() > 5*time.Minute) {
+	if i := h.GetInterval(); i != nil && (!i.IsValid() || i.AsDuration() < 0 || i.AsDuration() > 5*time.Minute) {
 		return fieldErr(field+".interval", "%s must be between 0 (default 1s) and 5m", i.AsDuration())
 	}
 	return nil
@@ -195,8 +345,8 @@ func (r *RollbackRequest) Validate() error {
 	if err := ValidateAppName("app", r.GetApp()); err != nil {
 		return err
 	}
-	if v := r.GetVersion(); len(v) > 128 || strings.ContainsAny(v, " \t\r\n") {
-		return fieldErr("version", "%q must be at most 128 characters without spaces", v)
+	if err := ValidateVersion("version", r.GetVersion()); err != nil {
+		return err
 	}
 	if err := validateOptionalID("deploy_id", r.GetDeployId()); err != nil {
 		return err
