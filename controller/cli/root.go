@@ -1,6 +1,9 @@
 // Package cli is labcontroller's command line: one file per verb. Each verb
 // binds its flags into a request, calls the agents through fleet, and prints
 // what happened. Exit codes: 0 success, 1 the operation failed, 2 usage.
+//
+// What agents send is data: it is escaped before it reaches a terminal
+// (see esc), and every call to an agent has a deadline.
 package cli
 
 import (
@@ -8,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -75,6 +79,7 @@ func (g *globals) nodes() ([]fleet.Node, error) {
 
 // Main runs labcontroller with args and returns the exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
+	stdout, stderr = termWriter{stdout}, termWriter{stderr}
 	root := newRoot()
 	root.SetArgs(args)
 	root.SetOut(stdout)
@@ -133,11 +138,49 @@ labagent_key and labagent_token_file.`,
 	pf.StringVar(&g.haproxy, "haproxy", os.Getenv("LABFLEET_HAPROXY"), "HAProxy admin socket (unix path or host:port) in front of the nodes (env LABFLEET_HAPROXY)")
 	pf.StringVar(&g.backend, "haproxy-backend", os.Getenv("LABFLEET_HAPROXY_BACKEND"), "HAProxy backend whose servers are the nodes (env LABFLEET_HAPROXY_BACKEND)")
 
-	root.AddCommand(newInfoCmd(g), newCertsCmd(), newDeployCmd(g), newRollbackCmd(g), newHistoryCmd(g), newStatusCmd(g), newReplicationCmd(g), newNagiosCmd(g))
+	root.AddCommand(newInfoCmd(g), newCertsCmd(), newDeployCmd(g), newRollbackCmd(g), newHistoryCmd(g), newStatusCmd(g), newReplicationCmd(g), newNagiosCmd(g), newHAProxyCmd(g))
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	strictArgs(root)
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(root.FlagErrorFunc())
 	}
 	return root
+}
+
+// strictArgs makes every wrong command line under c a usage error (exit 2,
+// one line, with where to look): an unknown command, arguments a command
+// does not take, and a command group (certs, nagios, replication) given
+// no subcommand, which cobra would answer with its help and exit 0.
+func strictArgs(c *cobra.Command) {
+	switch {
+	case c.HasSubCommands() && !c.Runnable():
+		c.Args = cobra.ArbitraryArgs
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			var names []string
+			for _, sub := range cmd.Commands() {
+				if sub.IsAvailableCommand() {
+					names = append(names, sub.Name())
+				}
+			}
+			if len(args) == 0 {
+				return usageErr("%s needs a command: %s (see '%s --help')", cmd.CommandPath(), strings.Join(names, ", "), cmd.CommandPath())
+			}
+			return usageErr("unknown command %q for %s; its commands are %s (see '%s --help')",
+				args[0], cmd.CommandPath(), strings.Join(names, ", "), cmd.CommandPath())
+		}
+	case c.Args != nil:
+		check := c.Args
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := check(cmd, args); err != nil {
+				return usageErr("%v (see '%s --help')", err, cmd.CommandPath())
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		strictArgs(sub)
+	}
 }
 
 func checkOutput(g *globals) error {
