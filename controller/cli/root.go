@@ -138,7 +138,7 @@ labagent_key and labagent_token_file.`,
 	pf.StringVar(&g.haproxy, "haproxy", os.Getenv("LABFLEET_HAPROXY"), "HAProxy admin socket (unix path or host:port) in front of the nodes (env LABFLEET_HAPROXY)")
 	pf.StringVar(&g.backend, "haproxy-backend", os.Getenv("LABFLEET_HAPROXY_BACKEND"), "HAProxy backend whose servers are the nodes (env LABFLEET_HAPROXY_BACKEND)")
 
-	root.AddCommand(newInfoCmd(g), newCertsCmd(), newDeployCmd(g), newRollbackCmd(g), newHistoryCmd(g), newStatusCmd(g), newReplicationCmd(g), newNagiosCmd(g), newHAProxyCmd(g))
+	root.AddCommand(newInfoCmd(g), newCertsCmd(), newDeployCmd(g), newRollbackCmd(g), newHistoryCmd(g), newStatusCmd(g), newReplicationCmd(g), newNagiosCmd(g), newHAProxyCmd(g), newNodeCmd(g))
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
 	strictArgs(root)
