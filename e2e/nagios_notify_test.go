@@ -89,3 +89,30 @@ func TestNagios_NotifiesByMail(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// TestNagios_WebInterface: Debian's nagios4-cgi behind Debian's Apache
+// shows the hosts and services of the generated config, as a browser
+// (headless Chromium) renders the services page.
+func TestNagios_WebInterface(t *testing.T) {
+	a := labtest.StartAgent(t, labtest.AgentOptions{Name: "webnode", Mode: labtest.Insecure})
+	inv := labInventory(t, "", a)
+	out := t.TempDir()
+	if r := controller(t, "-i", inv, "--insecure", "nagios", "config", "--out", out); r.Code != 0 {
+		t.Fatalf("nagios config: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	n := labtest.StartNagios(t, labtest.NagiosOptions{
+		ObjectDirs:    []string{out},
+		ResourceFiles: []string{filepath.Join(out, "resource.cfg.example")},
+		Resource:      map[string]string{"USER2": pluginDir(t)},
+		ManualChecks:  true,
+	})
+	n.CheckService(t, a.Name, "labagent", 30*time.Second)
+	web := labtest.StartNagiosWeb(t, n)
+	page := labtest.Browse(t, web.URL+"cgi-bin/status.cgi?host=all")
+	for _, want := range []string{"Current Network Status", a.Name, "labagent", "LABAGENT OK"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the services page lacks %q:\n%s", want, page)
+		}
+	}
+}
+

@@ -25,6 +25,11 @@ declare -A pkg_for=(
   # Nagios' notifications: the mail command and an MTA with local delivery.
   [mail]=bsd-mailx
   [exim4]=exim4-daemon-light
+  # The Nagios web interface (Debian's CGIs behind Debian's Apache) and the
+  # headless browser its test looks at it with.
+  [apache2]=apache2
+  [/usr/lib/cgi-bin/nagios4/status.cgi]=nagios4-cgi
+  [chromium]=chromium
 )
 missing=()
 for cmd in "${!pkg_for[@]}"; do
@@ -40,6 +45,11 @@ if ((${#missing[@]})); then
   $sudo apt-get update -qq
   # Services stay stopped: tests and the lab start their own instances.
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian starts the Apache it installs on *:80, where the lab's HAProxy
+  # listens; the lab and the tests run their own Apache on other ports.
+  if [[ " ${missing[*]} " == *" apache2 "* ]]; then
+    { $sudo systemctl disable --now apache2 || $sudo service apache2 stop; } >/dev/null 2>&1 || true
+  fi
 fi
 
 gobin=$(go env GOPATH)/bin
