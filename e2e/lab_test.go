@@ -172,6 +172,25 @@ func TestLab_TheStory(t *testing.T) {
 		t.Errorf("deploy check: %s", svcs["control/deploy todo"])
 	}
 
+	// The Nagios web interface serves the lab's status on the control
+	// address, behind a login, as a browser renders it.
+	status := "http://" + l.control + ":8080/cgi-bin/nagios4/status.cgi?host=all"
+	if resp, err := http.Get(status); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("the web interface without a login: %v %v, want 401", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	webPW, err := os.ReadFile(filepath.Join(l.dir, "secrets", "nagios-web"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := labtest.Browse(t, strings.Replace(status, "http://", "http://nagiosadmin:"+strings.TrimSpace(string(webPW))+"@", 1))
+	for _, want := range []string{"Current Network Status", l.nodes[0], l.nodes[1], "control", "labagent", "replication", "container todo"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the lab's Nagios services page lacks %q", want)
+		}
+	}
+
 	// A stopped replication thread turns node2's replication service CRITICAL.
 	mroot, _ := os.ReadFile(filepath.Join(l.dir, "secrets", "mariadb-root-node2"))
 	mysql := func(q string) {

@@ -193,6 +193,7 @@ SQL
   fi
 
   nagios_up
+  nagios_web_up
   cat <<DONE
 
 The lab is up.
@@ -208,6 +209,8 @@ DONE
 
 nagios_up() { :; }
 nagios_where() { :; }
+nagios_web_up() { :; }
+nagios_down() { :; }
 [[ -f scripts/lab-nagios.sh ]] && source scripts/lab-nagios.sh
 
 down() {
@@ -226,6 +229,7 @@ down() {
     kill -9 "$(cat "$f")" 2>/dev/null || true
   done
   docker images -q --filter "label=labfleet.lab=$LAB_DIR" | xargs -r docker rmi -f >/dev/null 2>&1 || true
+  nagios_down
   rm -rf "$LAB_DIR"
   echo "lab removed"
 }
