@@ -115,4 +115,3 @@ func TestNagios_WebInterface(t *testing.T) {
 		}
 	}
 }
-
