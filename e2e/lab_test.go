@@ -203,6 +203,13 @@ func TestLab_TheStory(t *testing.T) {
 		t.Fatalf("Nagios after stopping node2's SQL thread: %s", s)
 	}
 	mysql("START SLAVE '" + l.nodes[0] + "'")
+	// While its SQL thread was stopped node2's labagent held it out of
+	// HAProxy (agent-check weight 0); caught up again, it is back at full
+	// weight, ready to take over.
+	eventually(t, "node2 back at full weight in HAProxy", func() bool {
+		s, err := labtest.HAProxyClientFor(filepath.Join(l.dir, "run", "haproxy.sock")).Server(context.Background(), "app", l.nodes[1])
+		return err == nil && s.Weight > 0 && s.Healthy()
+	})
 
 	// Kill node1's app container: HAProxy serves from node2.
 	cli := labtest.Docker(t)

@@ -33,7 +33,8 @@ type Apps interface {
 }
 
 // Replication reports whether the node's MariaDB has applied all its
-// peers have written.
+// peers have written that it can get (a peer that is down leaves nothing
+// to wait for; why then says so).
 type Replication interface {
 	CaughtUp(ctx context.Context) (ok bool, why string, err error)
 }
@@ -100,6 +101,7 @@ func (c *Checker) Decide(ctx context.Context) Answer {
 			return Answer{Word: "up", Weight: 0, Reason: "held: " + why}
 		}
 	}
+	note := ""
 	if c.DB != nil {
 		ok, why, err := c.DB.CaughtUp(ctx)
 		switch {
@@ -108,10 +110,14 @@ func (c *Checker) Decide(ctx context.Context) Answer {
 		case !ok:
 			return Answer{Word: "up", Weight: 0, Reason: "replication: " + why}
 		}
+		note = why
 	}
 	reason := c.App + " healthy"
 	if c.DB != nil {
 		reason += ", replication caught up"
+	}
+	if note != "" {
+		reason += " (" + note + ")"
 	}
 	return Answer{Word: "up", Weight: 100, Reason: reason}
 }

@@ -144,26 +144,30 @@ func (c Connection) Running() bool { return c.IORunning == "Yes" && c.SQLRunning
 const ioIdle = "Waiting for master to send event"
 
 // CaughtUp reports whether the connection has nothing of its master's
-// left to apply, from this server's own view: both threads run without
-// error, the IO thread has read all the master has (it waits for more),
-// and every GTID it received is applied. Otherwise it says why, for
+// left to apply that it could apply, from this server's own view: the SQL
+// thread runs without error and has applied every GTID received, and the
+// IO thread has read all the master has (it waits for more). A master that
+// cannot be reached (the IO thread connecting, or failing to) leaves
+// nothing to catch up with: the server has all it can have, and holding it
+// out would leave no server at all when its master is the one that died;
+// that is caught up, and why says so. Otherwise why says what is left, for
 // HAProxy's agent-check comment and the logs.
 func (c Connection) CaughtUp() (bool, string) {
-	switch {
-	case !c.Running():
-		return false, fmt.Sprintf("connection '%s': IO %s, SQL %s", c.Name, c.IORunning, c.SQLRunning)
-	case c.LastIOErrno != 0 || c.LastSQLErrno != 0:
-		return false, fmt.Sprintf("connection '%s': error %d/%d", c.Name, c.LastIOErrno, c.LastSQLErrno)
-	case c.IOState != ioIdle:
-		return false, fmt.Sprintf("connection '%s': still reading from its master (%s)", c.Name, c.IOState)
-	}
 	got, err1 := gtid.Parse(c.GtidIOPos)
 	applied, err2 := gtid.Parse(c.GtidSlavePos)
 	if err1 != nil || err2 != nil {
 		return false, fmt.Sprintf("connection '%s': unreadable GTID positions", c.Name)
 	}
-	if n := gtid.Behind(applied, got); n > 0 {
-		return false, fmt.Sprintf("connection '%s': %d transactions received, not yet applied", c.Name, n)
+	backlog := gtid.Behind(applied, got)
+	switch {
+	case c.SQLRunning != "Yes" || c.LastSQLErrno != 0:
+		return false, fmt.Sprintf("connection '%s': SQL thread %s (error %d), %d transactions received, not applied", c.Name, c.SQLRunning, c.LastSQLErrno, backlog)
+	case backlog > 0:
+		return false, fmt.Sprintf("connection '%s': %d transactions received, not yet applied", c.Name, backlog)
+	case c.IORunning != "Yes" || c.LastIOErrno != 0:
+		return true, fmt.Sprintf("connection '%s': its master is unreachable (IO %s, error %d); everything received is applied", c.Name, c.IORunning, c.LastIOErrno)
+	case c.IOState != ioIdle:
+		return false, fmt.Sprintf("connection '%s': still reading from its master (%s)", c.Name, c.IOState)
 	}
 	if c.SecondsBehind != nil && *c.SecondsBehind > 0 {
 		return false, fmt.Sprintf("connection '%s': %ds behind", c.Name, *c.SecondsBehind)
@@ -179,12 +183,17 @@ func (m *Manager) CaughtUp(ctx context.Context) (bool, string, error) {
 	if err != nil {
 		return false, "", err
 	}
+	var notes []string
 	for _, c := range conns {
-		if ok, why := c.CaughtUp(); !ok {
+		ok, why := c.CaughtUp()
+		if !ok {
 			return false, why, nil
 		}
+		if why != "" {
+			notes = append(notes, why)
+		}
 	}
-	return true, "", nil
+	return true, strings.Join(notes, "; "), nil
 }
 
 // Connections lists every named connection (or only name).
