@@ -152,12 +152,18 @@ func (b *balancer) WaitUp(ctx context.Context, server string) error {
 	return b.c.WaitUp(ctx, b.backend, server, 200*time.Millisecond)
 }
 
+// Up reports whether the server can take traffic now: its health checks
+// pass at full health and HAProxy may use it (ready, not drain or maint,
+// and weight above 0). A server an agent-check holds at "up 0%" (a node
+// whose MariaDB has not caught up) passes its health checks but serves
+// nothing, so it must not count for the rollout's guard that something
+// outside the batch still serves.
 func (b *balancer) Up(ctx context.Context, server string) (bool, error) {
 	s, err := b.c.Server(ctx, b.backend, server)
 	if err != nil {
 		return false, err
 	}
-	return s.Healthy(), nil
+	return s.Healthy() && s.Usable(), nil
 }
 
 // state is the server's state for status output.

@@ -80,6 +80,8 @@ func parseStat(out string) (statTable, error) {
 			Backup:      row.get("bck") == "1",
 			CheckStatus: strings.TrimPrefix(row.get("check_status"), "* "),
 			Addr:        row.get("addr"),
+			Agent:       row.get("last_agt"),
+			AgentStatus: strings.TrimPrefix(row.get("agent_status"), "* "),
 		}
 		for _, f := range []struct {
 			name string

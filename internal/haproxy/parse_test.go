@@ -20,6 +20,22 @@ import (
 //	servers_state_app.txt               show servers state app
 //	servers_state_all.txt               show servers state
 //	servers_state_drain_going_down.txt  show servers state app, with the above
+//
+// The show_stat_agent_*.txt and servers_state_agent_*.txt pairs come from
+// the backend `labcontroller haproxy config --agent-check` writes: node1
+// active, node2 `backup`, each with `check` and `agent-check agent-inter
+// 500ms`, a test listener answering each agent-check with:
+//
+//	ok              both "up 100% #caught up"
+//	failover        node1 "up 0% #replication: connection 'node2': 5
+//	                transactions received, not yet applied" (a comma, so
+//	                HAProxy quotes the field); node2 "up 100% #todo
+//	                healthy, replication caught up"
+//	backup_weight0  node2 "up 0% #replication: IO thread not running"
+//	none_usable     node1 "down #app todo: container exited"; node2 "up 0%
+//	                #replication: behind by 5 transactions"
+//	drain           both "up 100% #caught up"; node1 set to drain
+//	unreachable     the listener gone after "up 100%" (agent L4CON)
 func readTestdata(t *testing.T, name string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", name))

@@ -41,8 +41,107 @@ type Server struct {
 	Admin string
 	// Operational is true when srv_op_state is 2 (running): the server's
 	// health checks pass (or it has none), whatever its admin state. It is
-	// false in maint, where HAProxy stops checking.
+	// false in maint, where HAProxy stops checking, and when an
+	// agent-check answered "down".
 	Operational bool
+	// Agent is show stat's last_agt: the agent-check's last answer as
+	// HAProxy words it ("via agent : up (COMMENT)"; the weight it set is
+	// in Weight), or why the agent could not be asked ("Connection
+	// refused"). Empty without an agent-check. See AgentComment.
+	Agent string
+	// AgentStatus is show stat's agent_status: L7OK when the agent
+	// answered up, L7STS when it answered down, L4CON or L4TOUT when it
+	// could not be reached (HAProxy then keeps the state and weight it
+	// had); empty without an agent-check.
+	AgentStatus string
+}
+
+// Usable reports whether HAProxy may send the server new requests: its
+// health checks find it up (Operational), its admin state is ready (not
+// drain or maint) and its weight is above 0 (an agent-check answering
+// "up 0%" sets it to 0). This is HAProxy's own rule for using a backup
+// server: backups take traffic only while no active server is Usable.
+// Admin and Operational come from `show servers state`, so Usable needs
+// a Server read with Servers or Server.
+func (s Server) Usable() bool {
+	return s.Operational && s.Admin == StateReady && s.Weight > 0
+}
+
+// NotUsable says why the server is not Usable, for people: "maint",
+// "down (check L4CON)", "down (agent: COMMENT)", "drain", "weight 0
+// (agent: COMMENT)"; "" when it is Usable. The agent's comment is the one
+// its last answer carried, which is why a labagent holds its node out.
+func (s Server) NotUsable() string {
+	agent := func(what string) string {
+		if c := s.AgentComment(); c != "" {
+			return what + " (agent: " + c + ")"
+		}
+		return what
+	}
+	switch {
+	case s.Usable():
+		return ""
+	case s.Admin == StateMaint:
+		return "maint"
+	case !s.Operational && strings.HasPrefix(s.Status, "DOWN") && strings.HasSuffix(s.Status, "(agent)"):
+		// An agent-check's "down" wins over the health check's result.
+		return agent("down")
+	case !s.Operational && s.CheckStatus != "":
+		return "down (check " + s.CheckStatus + ")"
+	case !s.Operational:
+		return "down"
+	case s.Admin == StateDrain:
+		return "drain"
+	case s.Weight <= 0:
+		return agent("weight 0")
+	}
+	// Admin unknown: the server was not in `show servers state`.
+	return "state unknown"
+}
+
+// AgentComment is the comment of the agent-check's last answer (what the
+// agent wrote after '#'), from Agent; "" when the answer had none, the
+// agent could not be reached or the server has no agent-check.
+func (s Server) AgentComment() string { return AgentComment(s.Agent) }
+
+// AgentComment reads the comment from show stat's last_agt, which HAProxy
+// words "via agent : up (COMMENT)" after an answer "up 0% #COMMENT". It
+// returns "" for a last_agt without one ("via agent : up", "Connection
+// refused"). HAProxy cuts last_agt to about 128 characters, so a long
+// comment may come back cut, without its closing parenthesis.
+func AgentComment(lastAgt string) string {
+	rest, ok := strings.CutPrefix(lastAgt, "via agent : ")
+	if !ok {
+		return ""
+	}
+	_, c, ok := strings.Cut(rest, " (")
+	if !ok {
+		return ""
+	}
+	return strings.TrimSuffix(c, ")")
+}
+
+// Serving returns the servers HAProxy sends new requests to, in
+// configuration order: the Usable active servers, or, when there is none,
+// the Usable backups (then backup is true). HAProxy sends everything to
+// the first of those backups unless the backend has `option allbackups`,
+// which the runtime API does not show, so all are returned. Nothing is
+// returned when no server is Usable.
+func Serving(servers []Server) (serving []Server, backup bool) {
+	for _, s := range servers {
+		if s.Usable() && !s.Backup {
+			serving = append(serving, s)
+		}
+	}
+	if len(serving) > 0 {
+		return serving, false
+	}
+	for _, s := range servers {
+		if s.Usable() && s.Backup {
+			serving = append(serving, s)
+		}
+	}
+	return serving, len(serving) > 0
 }
 
 // Healthy reports whether the server is Operational and, when it is

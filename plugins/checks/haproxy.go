@@ -24,16 +24,24 @@ import (
 var checkHAProxy = pluginkit.Spec{
 	Name:    "check_haproxy",
 	Label:   "HAPROXY",
-	Summary: "UP servers per HAProxy backend, naming those in DRAIN, MAINT or DOWN",
+	Summary: "usable servers per HAProxy backend, active and backup, naming those HAProxy cannot use",
 	Usage:   "(--socket ADDR | --csv-url URL) [--backend NAME] [-w RANGE] [-c RANGE]",
 	Help: `Reads HAProxy's statistics from the admin socket (--socket: a unix socket path
 or HOST:PORT; runs "show stat") or from the stats page (--csv-url, the URL
 ending in ;csv). For --backend (default: every backend) it counts the servers
-that are UP (including "UP 1/2", going down, and "no check") and checks the
-count against -w/-c (defaults -w 2: -c 1:, WARNING below two, CRITICAL with
-none). Servers in DRAIN, MAINT, DOWN or NOLB are named in the output.
+HAProxy may use: UP (including "UP 1/2", going down, and "no check") with a
+weight above 0. A server in DRAIN, MAINT, DOWN or NOLB, or held at weight 0
+(an agent-check answering "up 0%"), is not usable and is named, with the
+agent-check's comment when it has one. The count is checked against -w/-c
+(defaults -w 2: -c 1:, WARNING below two, CRITICAL with none).
+A backend with no usable server is CRITICAL whatever -c says. A backup
+server serving because no active server is usable is WARNING ("failover:
+node2 serving"), unless every active server is merely in DRAIN (a rollout
+or "labcontroller node drain"): -w/-c alone judge that.
 CRITICAL when the socket or page cannot be read or the backend does not
-exist. Perfdata per backend: up servers and current sessions.`,
+exist. Perfdata per backend: usable servers (BACKEND_up, the one -w/-c
+apply to), current sessions, and usable active and backup servers
+(BACKEND_active_usable, BACKEND_backup_usable).`,
 	New: func() pluginkit.Plugin { return &haproxyCheck{} },
 }
 
@@ -46,15 +54,21 @@ func (c *haproxyCheck) Flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.socket, "socket", "", "admin socket `ADDR`: a unix socket path or HOST:PORT")
 	fs.StringVar(&c.csvURL, "csv-url", "", "stats page `URL` ending in ;csv")
 	fs.StringVar(&c.backend, "backend", "", "check only backend `NAME` (default: every backend)")
-	c.warn = pluginkit.RangeFlag(fs, "warning", "w", "2:", "WARNING `RANGE` for the number of UP servers")
-	c.crit = pluginkit.RangeFlag(fs, "critical", "c", "1:", "CRITICAL `RANGE` for the number of UP servers")
+	c.warn = pluginkit.RangeFlag(fs, "warning", "w", "2:", "WARNING `RANGE` for the number of usable servers")
+	c.crit = pluginkit.RangeFlag(fs, "critical", "c", "1:", "CRITICAL `RANGE` for the number of usable servers")
 }
 
 // statRow is what the check needs from one row of HAProxy's stats CSV.
 type statRow struct {
 	proxy, name, kind, status, check string
-	sessions                         int
-	backup                           bool
+	// agent is last_agt (the agent-check's last answer, "via agent : up
+	// (COMMENT)", or why it failed) and agentStatus agent_status; both
+	// empty without an agent-check.
+	agent, agentStatus string
+	sessions           int
+	// weight is the server's effective weight; -1 when the CSV has none.
+	weight int
+	backup bool
 }
 
 func (c *haproxyCheck) Run(ctx context.Context, r *pluginkit.Result) error {
@@ -82,6 +96,12 @@ func (c *haproxyCheck) Run(ctx context.Context, r *pluginkit.Result) error {
 		r.Unknown("cannot read the statistics from %s: %v", source, err)
 		return nil
 	}
+	c.evaluate(r, rows, source)
+	return nil
+}
+
+// evaluate records the findings for the backends in rows.
+func (c *haproxyCheck) evaluate(r *pluginkit.Result, rows []statRow, source string) {
 	var backends []string
 	for _, row := range rows {
 		if row.kind == "1" && !slices.Contains(backends, row.proxy) {
@@ -91,7 +111,7 @@ func (c *haproxyCheck) Run(ctx context.Context, r *pluginkit.Result) error {
 	if c.backend != "" {
 		if !slices.Contains(backends, c.backend) {
 			r.Critical("HAProxy at %s has no backend %q (backends: %s)", source, c.backend, strings.Join(backends, ", "))
-			return nil
+			return
 		}
 		backends = []string{c.backend}
 	}
@@ -106,7 +126,6 @@ func (c *haproxyCheck) Run(ctx context.Context, r *pluginkit.Result) error {
 	} else if len(backends) == 0 {
 		r.Unknown("HAProxy at %s has no backends", source)
 	}
-	return nil
 }
 
 func (c *haproxyCheck) fetch(ctx context.Context, r *pluginkit.Result) (text, source string, err error) {
@@ -144,8 +163,9 @@ func (c *haproxyCheck) fetch(ctx context.Context, r *pluginkit.Result) (text, so
 // checkBackend records one backend's findings; it returns its OK summary
 // and whether it is OK.
 func (c *haproxyCheck) checkBackend(r *pluginkit.Result, backend string, rows []statRow) (string, bool) {
-	var up, total, sessions int
-	var out []string
+	var total, sessions, actives, backups, activeUsable, backupUsable int
+	var out, activeServing, backupServing []string
+	drainedOnly := true // every unusable active server is merely drained
 	for _, row := range rows {
 		if row.proxy != backend {
 			continue
@@ -159,47 +179,124 @@ func (c *haproxyCheck) checkBackend(r *pluginkit.Result, backend string, rows []
 			continue
 		}
 		total++
-		role := ""
+		role := "active"
 		if row.backup {
-			role = " (backup)"
+			role = "backup"
+			backups++
+		} else {
+			actives++
 		}
-		check := ""
-		if row.check != "" {
-			check = ", check " + row.check
+		why := notUsable(row)
+		r.Long("%s/%s (%s): %s", backend, row.name, role, describe(row, why))
+		switch {
+		case why == "" && row.backup:
+			backupUsable++
+			backupServing = append(backupServing, row.name)
+		case why == "":
+			activeUsable++
+			activeServing = append(activeServing, row.name)
+		default:
+			out = append(out, row.name+" "+why)
+			if !row.backup && !strings.HasPrefix(row.status, "DRAIN") {
+				drainedOnly = false
+			}
 		}
-		r.Long("%s/%s%s: %s%s, %d sessions", backend, row.name, role, row.status, check, row.sessions)
-		if isUp(row.status) {
-			up++
-			continue
-		}
-		state := row.status
-		if strings.HasPrefix(state, "DOWN") && row.check != "" {
-			state += " (" + row.check + ")"
-		}
-		out = append(out, row.name+" "+state)
 	}
-	r.Perf(pluginkit.Perf{Label: backend + "_up", Value: float64(up), Warn: c.warn.Range(), Crit: c.crit.Range(), Min: pluginkit.F(0), Max: pluginkit.F(float64(total))})
+	usable := activeUsable + backupUsable
+	r.Perf(pluginkit.Perf{Label: backend + "_up", Value: float64(usable), Warn: c.warn.Range(), Crit: c.crit.Range(), Min: pluginkit.F(0), Max: pluginkit.F(float64(total))})
 	r.Perf(pluginkit.Perf{Label: backend + "_sessions", Value: float64(sessions), Min: pluginkit.F(0)})
-	text := fmt.Sprintf("backend %s: %d of %d servers UP", backend, up, total)
+	r.Perf(pluginkit.Perf{Label: backend + "_active_usable", Value: float64(activeUsable), Min: pluginkit.F(0), Max: pluginkit.F(float64(actives))})
+	r.Perf(pluginkit.Perf{Label: backend + "_backup_usable", Value: float64(backupUsable), Min: pluginkit.F(0), Max: pluginkit.F(float64(backups))})
+
+	// HAProxy sends traffic to the usable active servers, and to a
+	// backup only when there is none (to the first usable one, or to all
+	// with option allbackups, which the statistics do not show).
+	failover := actives > 0 && activeUsable == 0 && backupUsable > 0
+	text := fmt.Sprintf("backend %s: ", backend)
+	switch {
+	case usable == 0:
+		text += "no usable server, "
+	case failover && drainedOnly:
+		text += "backup " + strings.Join(backupServing, ", ") + " serving, "
+	case failover:
+		text += "failover: " + strings.Join(backupServing, ", ") + " serving, "
+	case backups > 0:
+		text += strings.Join(activeServing, ", ") + " serving, "
+	}
+	text += fmt.Sprintf("%d of %d servers usable", usable, total)
 	if len(out) > 0 {
 		text += " (" + strings.Join(out, ", ") + ")"
 	}
-	s := pluginkit.Evaluate(float64(up), c.warn.Range(), c.crit.Range())
+	s := pluginkit.Evaluate(float64(usable), c.warn.Range(), c.crit.Range())
+	switch {
+	case usable == 0:
+		s = pluginkit.CRITICAL
+	case failover && !drainedOnly && s == pluginkit.OK:
+		s = pluginkit.WARNING
+	}
 	if s != pluginkit.OK {
 		r.Add(s, "%s", text)
 		return "", false
 	}
-	if len(out) > 0 {
-		// Enough servers are up, but the others are worth naming.
-		r.OK("%s", text)
-	}
 	return text, true
 }
 
-// isUp reports whether a server takes traffic: UP, "UP 1/2" (one failed
-// check, still up) or "no check".
+// isUp reports whether a server's status lets it take traffic: UP, "UP
+// 1/2" (one failed check, still up) or "no check".
 func isUp(status string) bool {
 	return status == "UP" || strings.HasPrefix(status, "UP ") || status == "no check"
+}
+
+// notUsable says why HAProxy cannot send the server new requests, or ""
+// when it can: UP (isUp) with a weight above 0. It names the status
+// (DRAIN, MAINT, "DOWN (L4CON)", NOLB) or "weight 0", with the
+// agent-check's comment for "weight 0" and "DOWN (agent)". HAProxy 2.6
+// shows "DRAIN (agent)" for any drained server with an agent-check, and
+// labagent never answers drain, so that is "DRAIN" here.
+func notUsable(row statRow) string {
+	comment := haproxy.AgentComment(row.agent)
+	switch {
+	case isUp(row.status) && row.weight != 0:
+		return ""
+	case isUp(row.status) && comment != "":
+		return "weight 0 (agent: " + comment + ")"
+	case isUp(row.status):
+		return "weight 0"
+	case strings.HasPrefix(row.status, "DOWN") && strings.HasSuffix(row.status, "(agent)") && comment != "":
+		return "DOWN (agent: " + comment + ")"
+	case strings.HasPrefix(row.status, "DOWN") && row.check != "" && !strings.HasSuffix(row.status, ")"):
+		return row.status + " (" + row.check + ")"
+	case strings.HasPrefix(row.status, "DRAIN"):
+		return strings.TrimSuffix(row.status, " (agent)")
+	}
+	return row.status
+}
+
+// describe is a server's long-output line after its name: status,
+// weight, whether it is usable, its check and agent-check, sessions.
+func describe(row statRow, why string) string {
+	parts := []string{row.status}
+	if row.weight >= 0 {
+		parts = append(parts, fmt.Sprintf("weight %d", row.weight))
+	}
+	if why == "" {
+		parts = append(parts, "usable")
+	} else {
+		parts = append(parts, "not usable")
+	}
+	if row.check != "" {
+		parts = append(parts, "check "+row.check)
+	}
+	if answer, ok := strings.CutPrefix(row.agent, "via agent : "); ok {
+		parts = append(parts, "agent: "+answer)
+	} else if row.agentStatus != "" {
+		agent := "agent " + row.agentStatus
+		if row.agent != "" {
+			agent += ": " + row.agent
+		}
+		parts = append(parts, agent)
+	}
+	return strings.Join(parts, ", ") + fmt.Sprintf(", %d sessions", row.sessions)
 }
 
 // parseStats reads the stats CSV ("# pxname,svname,..."), by column name.
@@ -232,8 +329,13 @@ func parseStats(text string) ([]statRow, error) {
 			return ""
 		}
 		row := statRow{proxy: get("pxname"), name: get("svname"), kind: get("type"), status: get("status"),
-			check: strings.TrimPrefix(get("check_status"), "* "), backup: get("bck") == "1"}
+			check: strings.TrimPrefix(get("check_status"), "* "), backup: get("bck") == "1",
+			agent: get("last_agt"), agentStatus: strings.TrimPrefix(get("agent_status"), "* ")}
 		row.sessions, _ = strconv.Atoi(get("scur"))
+		row.weight = -1
+		if w, err := strconv.Atoi(get("weight")); err == nil {
+			row.weight = w
+		}
 		if row.kind == "" {
 			row.kind = map[string]string{"FRONTEND": "0", "BACKEND": "1"}[row.name]
 			if row.kind == "" {
