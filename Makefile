@@ -72,6 +72,7 @@ bench: deps build
 	$(GO) test -run '^$$' -bench Deploy_AgentRSS -benchtime 1x ./e2e/
 	$(GO) test -run '^$$' -bench Rollout_VsByHand -benchtime 1x -count 3 ./e2e/
 	$(GO) test -run '^$$' -bench Replication_PluginVsCheckMySQL -benchtime 1x ./e2e/
+	$(GO) test -run '^$$' -bench Failover -benchtime 1x ./e2e/
 	$(GO) test -run '^$$' -bench Rollout_20Agents -benchtime 1x ./e2e/
 	$(GO) test -run '^$$' -bench Replication_Setup -benchtime 5x ./e2e/
 	$(GO) test -run '^$$' -bench Plugins_VsPeers -benchtime 1x ./plugins/checks/
